@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// OpenCV 4.6 from Debian's libopencv-dev. We link only the modules we use: the lean link
+// starts faster and smaller than pkg-config's sixty libraries (see DESIGN.md).
+let openCVInclude: [CXXSetting] = [.unsafeFlags(["-I/usr/include/opencv4"])]
+let openCVLink: [LinkerSetting] = ["core", "imgproc", "imgcodecs", "videoio", "objdetect"]
+    .map { .linkedLibrary("opencv_\($0)") }
+
+// Plugins export exactly one symbol, occur_plugin_entry: hidden visibility for the
+// compiler and a version script for the weak C++ symbols it leaves behind.
+let pluginExports = Context.packageDirectory + "/Sources/PluginAPI/occur_plugin.exports"
+let pluginC: [CSetting] = [.unsafeFlags(["-fvisibility=hidden"])]
+let pluginCXX: [CXXSetting] = [.unsafeFlags(["-fvisibility=hidden", "-fvisibility-inlines-hidden"])]
+let pluginLink: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--version-script=\(pluginExports)"])]
+
+/// A C plugin built as lib<name>.so from `path`.
+func cPlugin(_ name: String, path: String) -> Target {
+    .target(name: name, dependencies: ["PluginAPI"], path: path, publicHeadersPath: ".",
+            cSettings: pluginC, linkerSettings: pluginLink)
+}
+
+let fixturePlugins = ["FixtureOK", "FixtureNoop", "FixtureWrongMajor", "FixtureNewerMinor",
+                      "FixtureNoEntry", "FixtureSmallStruct"]
+
+let package = Package(
+    name: "Occur",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "occur", targets: ["Host"]),
+        .library(name: "Sample", type: .dynamic, targets: ["Sample"]),
+    ] + (fixturePlugins + ["FixtureThrower"]).map {
+        .library(name: $0, type: .dynamic, targets: [$0])
+    },
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // The stable plugin contract: one C99 header.
+        .target(name: "PluginAPI", path: "Sources/PluginAPI", exclude: ["occur_plugin.exports"]),
+        // OpenCV behind a small extern "C" API.
+        .target(name: "Vision", path: "Sources/Vision",
+                cxxSettings: openCVInclude, linkerSettings: openCVLink),
+        // Host internals: config, plugin loading, dispatch, capture, event log.
+        .target(name: "OccurCore", dependencies: [
+            "PluginAPI", "Vision",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The `occur` executable: only wiring.
+        .executableTarget(name: "Host", dependencies: [
+            "OccurCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // The sample plugin an author copies.
+        cPlugin("Sample", path: "Plugins/Sample"),
+
+        // Fixture plugins for the tests and benchmarks.
+        .target(name: "FixtureThrower", dependencies: ["PluginAPI"], path: "Tests/Fixtures/FixtureThrower",
+                publicHeadersPath: ".",
+                cxxSettings: pluginCXX, linkerSettings: pluginLink),
+    ] + fixturePlugins.map { cPlugin($0, path: "Tests/Fixtures/\($0)") } + [
+        .target(name: "OccurTestSupport", dependencies: ["OccurCore"], path: "Tests/OccurTestSupport"),
+        .testTarget(name: "OccurCoreTests", dependencies: ["OccurCore", "OccurTestSupport"]),
+    ],
+    cxxLanguageStandard: .cxx17
+)

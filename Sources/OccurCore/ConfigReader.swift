@@ -1,0 +1,196 @@
+import Foundation
+import Yams
+
+/// A YAML node with the file and key path it came from, so every error can say where.
+/// Yams parses; this type turns nodes into typed values and rejects unknown keys.
+public struct ConfigNode {
+    public let node: Node
+    public let file: String
+    public let path: String
+
+    /// Parses `text` (the contents of `file`). An empty document is an empty mapping.
+    public static func parse(_ text: String, file: String) throws -> ConfigNode {
+        do {
+            let node = try Yams.compose(yaml: text) ?? Node.mapping(Node.Mapping([]))
+            return ConfigNode(node: node, file: file, path: "")
+        } catch let error as YamlError {
+            throw ConfigError.fromYams(error, file: file)
+        }
+    }
+
+    public static func load(contentsOf file: String) throws -> ConfigNode {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigError(file: file, keyPath: "", message: "cannot read the file (does it exist?)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: file, keyPath: "", message: "the file is not UTF-8 text")
+        }
+        return try parse(text, file: file)
+    }
+
+    public func error(_ message: String) -> ConfigError {
+        ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path, message: message)
+    }
+
+    func child(_ node: Node, key: String) -> ConfigNode {
+        ConfigNode(node: node, file: file, path: path.isEmpty ? key : "\(path).\(key)")
+    }
+
+    // MARK: Scalars
+
+    private var scalar: Node.Scalar? {
+        if case let .scalar(s) = node { return s }
+        return nil
+    }
+
+    public func string() throws -> String {
+        guard let s = scalar, node.null == nil || s.style != .plain else { throw error("expected a string") }
+        return s.string
+    }
+
+    public func double() throws -> Double {
+        guard scalar != nil, let value = node.float ?? node.int.map(Double.init) else {
+            throw error("expected a number, got '\(scalar?.string ?? describeKind)'")
+        }
+        return value
+    }
+
+    public func int() throws -> Int {
+        guard scalar != nil, let value = node.int else {
+            throw error("expected a whole number, got '\(scalar?.string ?? describeKind)'")
+        }
+        return value
+    }
+
+    public func bool() throws -> Bool {
+        guard scalar != nil, let value = node.bool else {
+            throw error("expected true or false, got '\(scalar?.string ?? describeKind)'")
+        }
+        return value
+    }
+
+    /// One of `allowed`, spelled exactly.
+    public func choice(_ allowed: [String]) throws -> String {
+        let value = try string()
+        guard allowed.contains(value) else {
+            throw error("'\(value)' is not one of: \(allowed.joined(separator: ", "))")
+        }
+        return value
+    }
+
+    public func list() throws -> [ConfigNode] {
+        guard case let .sequence(seq) = node else { throw error("expected a list, got \(describeKind)") }
+        return seq.enumerated().map { index, item in
+            ConfigNode(node: item, file: file, path: "\(path)[\(index)]")
+        }
+    }
+
+    public func stringList() throws -> [String] {
+        try list().map { try $0.string() }
+    }
+
+    /// The entries of a mapping in file order.
+    public func entries() throws -> [(key: String, value: ConfigNode)] {
+        guard case let .mapping(mapping) = node else { throw error("expected a mapping, got \(describeKind)") }
+        return try mapping.map { pair in
+            guard let key = pair.key.string else {
+                throw ConfigNode(node: pair.key, file: file, path: path).error("keys must be strings")
+            }
+            return (key, child(pair.value, key: key))
+        }
+    }
+
+    /// Reads the keys of a mapping; `finish()` rejects the ones nobody asked for.
+    public func fields() throws -> Fields { try Fields(self) }
+
+    var describeKind: String {
+        switch node {
+        case .scalar: return "a scalar"
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        }
+    }
+
+    /// The node as a JSON value (for plugin config): mappings, lists, and typed scalars.
+    public func jsonValue() throws -> Any {
+        switch node {
+        case .mapping:
+            var object: [String: Any] = [:]
+            for (key, value) in try entries() { object[key] = try value.jsonValue() }
+            return object
+        case .sequence:
+            return try list().map { try $0.jsonValue() }
+        case let .scalar(s):
+            if s.style == .plain {
+                if node.null != nil { return NSNull() }
+                if let b = node.bool { return b }
+                if let i = node.int { return i }
+                if let d = node.float, d.isFinite { return d }
+            }
+            return s.string
+        case .alias:
+            throw error("YAML aliases are not supported here")
+        }
+    }
+
+    /// The keys of one mapping, read one by one.
+    public final class Fields {
+        public let owner: ConfigNode
+        private var values: [String: ConfigNode] = [:]
+        private var order: [String] = []
+        private var used: Set<String> = []
+
+        init(_ owner: ConfigNode) throws {
+            self.owner = owner
+            for (key, value) in try owner.entries() {
+                if values[key] != nil { throw value.error("duplicate key") }
+                values[key] = value
+                order.append(key)
+            }
+        }
+
+        public func optional(_ key: String) -> ConfigNode? {
+            used.insert(key)
+            return values[key]
+        }
+
+        public func required(_ key: String) throws -> ConfigNode {
+            guard let value = optional(key) else {
+                let where_ = owner.path.isEmpty ? key : "\(owner.path).\(key)"
+                throw ConfigError(file: owner.file, line: owner.node.mark?.line, column: owner.node.mark?.column,
+                                  keyPath: where_, message: "this key is required")
+            }
+            return value
+        }
+
+        public func optional<T>(_ key: String, _ read: (ConfigNode) throws -> T) throws -> T? {
+            try optional(key).map(read)
+        }
+
+        /// Fails on the first key that was never read.
+        public func finish() throws {
+            for key in order where !used.contains(key) {
+                let value = values[key]!
+                let known = used.sorted().joined(separator: ", ")
+                throw value.error("unknown key (known here: \(known))")
+            }
+        }
+    }
+}
+
+extension ConfigError {
+    static func fromYams(_ error: YamlError, file: String) -> ConfigError {
+        switch error {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _):
+            let what = [context?.text, problem].compactMap { $0 }.joined(separator: ": ")
+            return ConfigError(file: file, line: mark.line, column: mark.column, keyPath: "",
+                               message: "invalid YAML: \(what)")
+        case let .composer(context, problem, mark, _):
+            return ConfigError(file: file, line: mark.line, column: mark.column, keyPath: "",
+                               message: "invalid YAML: \([context?.text, problem].compactMap { $0 }.joined(separator: ": "))")
+        default:
+            return ConfigError(file: file, keyPath: "", message: "invalid YAML: \(error)")
+        }
+    }
+}

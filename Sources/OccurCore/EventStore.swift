@@ -1,0 +1,148 @@
+import Foundation
+import GRDB
+
+/// One row of the event log.
+public struct StoredEvent: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var timeMilliseconds: Int64
+    public var camera: String
+    public var kind: String
+    public var trackID: Int64?
+    public var box: Box?
+    public var identity: String?
+    public var confidence: Double?
+    public var plugin: String?
+    public var payload: String
+    public var frameIndex: Int64?
+
+    public var time: Date { Date(timeIntervalSince1970: Double(timeMilliseconds) / 1000) }
+}
+
+
+/// The event log: SQLite through GRDB, WAL mode, versioned migrations.
+public final class EventStore: Sendable {
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens (creating when needed) the database at `path` and migrates it.
+    public init(path: String, readOnly: Bool = false) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.readonly = readOnly
+        if !readOnly {
+            try FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        } else if !FileManager.default.fileExists(atPath: path) {
+            throw StoreError(message: "no event database at \(path) (has `occur run` been started with this config?)")
+        }
+        pool = try DatabasePool(path: path, configuration: config)
+        if !readOnly { try Self.migrator.migrate(pool) }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1 events") { db in
+            try db.execute(sql: """
+                CREATE TABLE events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time_ms INTEGER NOT NULL,
+                    camera TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    track_id INTEGER,
+                    box_x REAL, box_y REAL, box_w REAL, box_h REAL,
+                    identity TEXT,
+                    confidence REAL,
+                    plugin TEXT,
+                    payload TEXT NOT NULL DEFAULT '{}',
+                    frame_index INTEGER
+                );
+                CREATE INDEX events_time ON events(time_ms);
+                CREATE INDEX events_kind ON events(kind, time_ms);
+                CREATE INDEX events_camera ON events(camera, time_ms);
+                """)
+        }
+        return migrator
+    }
+
+    private static let insertSQL = """
+        INSERT INTO events (time_ms, camera, kind, track_id, box_x, box_y, box_w, box_h,
+                            identity, confidence, plugin, payload, frame_index)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    /// Writes events in one transaction.
+    public func append(_ events: [Event]) throws {
+        guard !events.isEmpty else { return }
+        try pool.write { db in
+            let statement = try db.cachedStatement(sql: Self.insertSQL)
+            for event in events {
+                let face = event.kind == .pluginResult ? nil : event.faces.first
+                let box = event.resultBox ?? face?.box
+                try statement.execute(arguments: [
+                    Int64(event.wallTime.timeIntervalSince1970 * 1000), event.cameraID, event.logKind,
+                    event.trackID, box?.x, box?.y, box?.width, box?.height,
+                    face?.identity, event.confidence ?? face?.score,
+                    event.sourcePlugin, event.payloadJSON, event.frameIndex,
+                ])
+            }
+        }
+    }
+
+    public struct Query: Sendable {
+        public var since: Date?
+        public var kinds: [String] = []
+        public var camera: String?
+        public var plugin: String?
+        /// The newest `limit` matching events (returned oldest first).
+        public var limit: Int = 100
+        public init() {}
+    }
+
+    public func events(_ query: Query) throws -> [StoredEvent] {
+        var clauses: [String] = []
+        var arguments: StatementArguments = []
+        if let since = query.since {
+            clauses.append("time_ms >= ?")
+            _ = arguments.append(contentsOf: [Int64(since.timeIntervalSince1970 * 1000)])
+        }
+        if !query.kinds.isEmpty {
+            clauses.append("kind IN (\(query.kinds.map { _ in "?" }.joined(separator: ",")))")
+            _ = arguments.append(contentsOf: StatementArguments(query.kinds))
+        }
+        if let camera = query.camera {
+            clauses.append("camera = ?")
+            _ = arguments.append(contentsOf: [camera])
+        }
+        if let plugin = query.plugin {
+            clauses.append("plugin = ?")
+            _ = arguments.append(contentsOf: [plugin])
+        }
+        let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        let sql = "SELECT * FROM events \(filter) ORDER BY id DESC LIMIT \(max(0, query.limit))"
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.storedEvent).reversed()
+        }
+    }
+
+    public func count() throws -> Int {
+        try pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM events") ?? 0 }
+    }
+
+    private static func storedEvent(_ row: Row) -> StoredEvent {
+        var box: Box?
+        if let x: Double = row["box_x"], let y: Double = row["box_y"], let w: Double = row["box_w"],
+           let h: Double = row["box_h"] {
+            box = Box(x: x, y: y, width: w, height: h)
+        }
+        return StoredEvent(id: row["id"], timeMilliseconds: row["time_ms"], camera: row["camera"], kind: row["kind"],
+                           trackID: row["track_id"], box: box, identity: row["identity"],
+                           confidence: row["confidence"], plugin: row["plugin"], payload: row["payload"],
+                           frameIndex: row["frame_index"])
+    }
+}
+
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}

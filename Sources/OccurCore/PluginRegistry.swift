@@ -1,0 +1,125 @@
+import Foundation
+
+/// plugins.yaml: which plugins run, and how events reach each of them.
+public struct PluginRegistry: Sendable {
+    /// Where operators drop lib*.so files. Relative to plugins.yaml. Default `./plugins`.
+    public var pluginsDir: String
+    public var plugins: [PluginSettings]
+    public var file: String
+
+    public init(pluginsDir: String, plugins: [PluginSettings], file: String = "plugins.yaml") {
+        self.pluginsDir = pluginsDir
+        self.plugins = plugins
+        self.file = file
+    }
+}
+
+public enum OverflowPolicy: String, Sendable, CaseIterable {
+    /// Evict the oldest queued event to make room (freshest data wins). The default.
+    case dropOldest = "drop_oldest"
+    /// Refuse the new event.
+    case dropNewest = "drop_newest"
+    /// Make the publisher wait for room: back-pressure onto the camera.
+    case block
+}
+
+public enum CooldownScope: String, Sendable, CaseIterable {
+    case global, camera, track
+}
+
+/// One entry under `plugins:`.
+public struct PluginSettings: Sendable {
+    public var id: String
+    /// Default false: a listed plugin runs only when enabled.
+    public var enabled: Bool = false
+    /// File name in plugins_dir (or an absolute path). Default `lib<id>.so`.
+    public var library: String
+    /// Seconds between deliveries within one scope. Default 0 (every event).
+    public var cooldown: Double = 0
+    /// Default `track`: the cooldown counts per person; events without a track fall back to the camera.
+    public var cooldownScope: CooldownScope = .track
+    /// Default 64.
+    public var queueCapacity: Int = 64
+    /// Default drop_oldest.
+    public var overflow: OverflowPolicy = .dropOldest
+    /// Event kinds to deliver (narrowing what the plugin asks for). Default: face events.
+    public var events: Set<EventKind> = [.faceAppeared, .faceRecognized, .faceUnknown, .faceLeft]
+    /// Only these cameras; nil = all.
+    public var cameras: Set<String>? = nil
+    /// Only `in_process` so far.
+    public var isolation: String = "in_process"
+    /// The `config:` mapping, as JSON text, for the plugin's create.
+    public var configJSON: String = "{}"
+
+    public init(id: String) {
+        self.id = id
+        self.library = "lib\(id).so"
+    }
+}
+
+extension PluginRegistry {
+    public static func load(contentsOf file: String) throws -> PluginRegistry {
+        try PluginRegistry(ConfigNode.load(contentsOf: file))
+    }
+
+    public init(_ root: ConfigNode) throws {
+        let base = URL(fileURLWithPath: root.file).deletingLastPathComponent().path
+        let f = try root.fields()
+        pluginsDir = resolvePath(try f.optional("plugins_dir", { try $0.string() }) ?? "./plugins", relativeTo: base)
+        plugins = []
+        file = root.file
+        if let node = f.optional("plugins") {
+            for (id, entry) in try node.entries() {
+                try validateIdentifier(id, at: entry)
+                plugins.append(try PluginSettings(id: id, entry))
+            }
+        }
+        try f.finish()
+    }
+}
+
+extension PluginSettings {
+    init(id: String, _ node: ConfigNode) throws {
+        self.init(id: id)
+        let f = try node.fields()
+        if let v = try f.optional("enabled", { try $0.bool() }) { enabled = v }
+        if let v = try f.optional("library", { try $0.string() }) { library = v }
+        if let n = f.optional("cooldown") {
+            cooldown = try n.double()
+            if cooldown < 0 { throw n.error("must be 0 or more seconds") }
+        }
+        if let v = try f.optional("cooldown_scope", { try $0.choice(CooldownScope.allCases.map(\.rawValue)) }) {
+            cooldownScope = CooldownScope(rawValue: v)!
+        }
+        if let queue = f.optional("queue") {
+            let q = try queue.fields()
+            if let n = q.optional("capacity") {
+                queueCapacity = try n.int()
+                if queueCapacity < 1 || queueCapacity > 1_000_000 { throw n.error("must be between 1 and 1000000") }
+            }
+            if let v = try q.optional("overflow", { try $0.choice(OverflowPolicy.allCases.map(\.rawValue)) }) {
+                overflow = OverflowPolicy(rawValue: v)!
+            }
+            try q.finish()
+        }
+        if let n = f.optional("events") {
+            var kinds = Set<EventKind>()
+            for item in try n.list() {
+                let name = try item.string()
+                guard let kind = EventKind(name: name) else {
+                    throw item.error("unknown event kind '\(name)' (known: \(EventKind.allCases.map(\.name).joined(separator: ", ")))")
+                }
+                kinds.insert(kind)
+            }
+            events = kinds
+        }
+        if let n = f.optional("cameras") { cameras = Set(try n.stringList()) }
+        if let v = try f.optional("isolation", { try $0.choice(["in_process"]) }) { isolation = v }
+        if let n = f.optional("config") {
+            guard case .mapping = n.node else { throw n.error("expected a mapping") }
+            let data = try JSONSerialization.data(withJSONObject: try n.jsonValue(), options: [.sortedKeys])
+            configJSON = String(decoding: data, as: UTF8.self)
+        }
+        try f.finish()
+    }
+}

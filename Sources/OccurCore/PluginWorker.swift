@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+import PluginAPI
+import Synchronization
+
+/// A snapshot of one plugin's counters.
+public struct PluginCounters: Sendable, Equatable {
+    public var delivered: UInt64 = 0
+    public var droppedByCooldown: UInt64 = 0
+    public var droppedByOverflow: UInt64 = 0
+    public var errors: UInt64 = 0
+    public var meanCallMicros: Double = 0
+    public var maxCallMicros: Double = 0
+    public var queueDepth: Int = 0
+}
+
+/// One plugin instance on its own thread, fed through a bounded queue.
+/// on_event runs only on that thread, serially, as occur_plugin.h promises.
+public final class PluginWorker: Sendable {
+    public let settings: PluginSettings
+    public let library: PluginLibrary
+    let instance: PluginInstance
+    let queue: EventQueue
+    let gate: CooldownGate
+    /// OCCUR_EVENT_* bits this worker takes: what the plugin wants ∩ what plugins.yaml allows.
+    let kindMask: UInt32
+    private let logger: Logger
+
+    private let delivered = Atomic<UInt64>(0)
+    private let droppedByCooldown = Atomic<UInt64>(0)
+    private let droppedByOverflow = Atomic<UInt64>(0)
+    private let errors = Atomic<UInt64>(0)
+    private let callNanosTotal = Atomic<UInt64>(0)
+    private let callNanosMax = Atomic<UInt64>(0)
+    private let finished = Mutex<[CheckedContinuation<Void, Never>]?>([])
+
+    /// Creates the plugin instance (its `create` runs on the calling thread) and starts
+    /// the worker thread.
+    init(library: PluginLibrary, settings: PluginSettings, logger: Logger,
+         onEmit: @escaping @Sendable (PluginResult, Event?) -> Void) throws(PluginLoadError) {
+        self.settings = settings
+        self.library = library
+        var logger = logger
+        logger[metadataKey: "plugin.id"] = "\(settings.id)"
+        self.logger = logger
+        let context = PluginHostContext(pluginID: settings.id, logger: logger, onEmit: onEmit)
+        instance = try PluginInstance(library: library, configJSON: settings.configJSON, context: context)
+        queue = EventQueue(capacity: settings.queueCapacity, policy: settings.overflow)
+        gate = CooldownGate(cooldown: settings.cooldown, scope: settings.cooldownScope)
+        let allowed = settings.events.reduce(UInt32(0)) { $0 | $1.rawValue }
+        kindMask = allowed & library.wantedEvents.reduce(UInt32(0)) { $0 | $1.rawValue }
+        let thread = Thread { [self] in run() }
+        thread.name = "plugin.\(settings.id)"
+        thread.start()
+    }
+
+    public var id: String { settings.id }
+
+    /// Offers an event that passed the filters: cooldown first, then the queue.
+    func offer(_ event: Event) {
+        guard gate.admit(event) else {
+            droppedByCooldown.add(1, ordering: .relaxed)
+            return
+        }
+        switch queue.offer(event) {
+        case .accepted: break
+        case .acceptedEvictingOldest, .rejected: droppedByOverflow.add(1, ordering: .relaxed)
+        case .closed: droppedByOverflow.add(1, ordering: .relaxed)
+        }
+    }
+
+    func wants(_ event: Event) -> Bool {
+        guard kindMask & event.kind.rawValue != 0 else { return false }
+        if let cameras = settings.cameras, !cameras.contains(event.cameraID) { return false }
+        if event.kind == .pluginResult, event.sourcePlugin == settings.id { return false }
+        return true
+    }
+
+    private func run() {
+        instance.bindWorkerThread()
+        while let event = queue.take() {
+            let start = monotonicNanos()
+            let status = instance.deliver(event)
+            let elapsed = UInt64(max(0, monotonicNanos() - start))
+            delivered.add(1, ordering: .relaxed)
+            callNanosTotal.add(elapsed, ordering: .relaxed)
+            callNanosMax.max(elapsed, ordering: .relaxed)
+            if status != OCCUR_OK {
+                let n = errors.add(1, ordering: .relaxed).newValue
+                if n <= 10 || n.isMultiple(of: 1000) {
+                    logger.warning("on_event returned \(status) (\(statusName(status))) for \(event.kind.name) #\(event.sequence); \(n) errors so far")
+                }
+            }
+        }
+        instance.destroy()
+        let waiters = finished.withLock { waiting -> [CheckedContinuation<Void, Never>] in
+            let list = waiting ?? []
+            waiting = nil
+            return list
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    /// Stops taking events, lets the worker finish what is queued, calls destroy, and
+    /// returns when the thread has ended.
+    func drainAndStop() async {
+        queue.close()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let alreadyDone = finished.withLock { waiting -> Bool in
+                guard waiting != nil else { return true }
+                waiting!.append(c)
+                return false
+            }
+            if alreadyDone { c.resume() }
+        }
+    }
+
+    /// Blocking variant for non-async callers (tests, the benchmark).
+    func drainAndStopBlocking() {
+        let done = DispatchSemaphore(value: 0)
+        Task.detached { await self.drainAndStop(); done.signal() }
+        done.wait()
+    }
+
+    public var counters: PluginCounters {
+        let n = delivered.load(ordering: .relaxed)
+        return PluginCounters(
+            delivered: n,
+            droppedByCooldown: droppedByCooldown.load(ordering: .relaxed),
+            droppedByOverflow: droppedByOverflow.load(ordering: .relaxed),
+            errors: errors.load(ordering: .relaxed),
+            meanCallMicros: n == 0 ? 0 : Double(callNanosTotal.load(ordering: .relaxed)) / Double(n) / 1000,
+            maxCallMicros: Double(callNanosMax.load(ordering: .relaxed)) / 1000,
+            queueDepth: queue.depth)
+    }
+}

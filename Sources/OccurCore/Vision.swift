@@ -1,0 +1,130 @@
+// Swift owners for the Vision target's C handles (occur_vision.h). Each class owns one
+// handle and releases it in deinit; nothing else here keeps raw pointers.
+import Foundation
+import Vision
+
+public struct VisionError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
+
+private func withErrorBuffer<T>(_ body: (UnsafeMutablePointer<CChar>, Int) -> T?) throws -> T {
+    var buffer = [CChar](repeating: 0, count: 512)
+    let result = buffer.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
+    guard let result else { throw VisionError(message: String(cString: buffer)) }
+    return result
+}
+
+/// A decoded image: immutable, reference-counted, shared read-only by every consumer.
+/// Pixels stay valid while the Frame is alive.
+public final class Frame: @unchecked Sendable {
+    let handle: OpaquePointer
+    public let width: Int
+    public let height: Int
+    public let stride: Int
+    public let channels: Int
+
+    init(handle: OpaquePointer) {
+        self.handle = handle
+        width = Int(ov_frame_width(handle))
+        height = Int(ov_frame_height(handle))
+        stride = Int(ov_frame_stride(handle))
+        channels = Int(ov_frame_channels(handle))
+    }
+
+    deinit { ov_frame_release(handle) }
+
+    /// Borrowed: valid while this Frame is alive.
+    public var pixels: UnsafePointer<UInt8> { ov_frame_pixels(handle) }
+
+    /// Pixel buffers allocated process-wide: one per decoded or made frame, never per consumer.
+    public static var buffersAllocated: UInt64 { ov_frame_buffers_allocated() }
+
+    public static func read(contentsOf path: String) throws -> Frame {
+        Frame(handle: try withErrorBuffer { ov_image_read(path, $0, $1) })
+    }
+
+    public static func filled(width: Int, height: Int, blue: UInt8 = 0, green: UInt8 = 0, red: UInt8 = 0) -> Frame {
+        Frame(handle: ov_frame_create(Int32(width), Int32(height), blue, green, red)!)
+    }
+
+    public func resized(width: Int, height: Int) -> Frame {
+        Frame(handle: ov_frame_resized(handle, Int32(width), Int32(height))!)
+    }
+
+    /// A copy of this frame with `region` of `source` pasted at (x, y).
+    public func pasting(_ source: Frame, region: Box, atX x: Int, y: Int) -> Frame {
+        Frame(handle: ov_frame_paste(handle, source.handle, Int32(region.x), Int32(region.y),
+                                     Int32(region.width), Int32(region.height), Int32(x), Int32(y))!)
+    }
+
+    public func write(to path: String) throws {
+        _ = try withErrorBuffer { ov_image_write(path, handle, $0, $1) == 0 ? true : nil }
+    }
+}
+
+/// OpenCV VideoCapture over a file, a V4L2 device or a network stream.
+final class VideoCapture {
+    enum Kind: Int32 {
+        case file = 0, device = 1, stream = 2
+    }
+
+    private let handle: OpaquePointer
+
+    init(source: String, kind: Kind) throws {
+        handle = try withErrorBuffer { ov_capture_open(source, kind.rawValue, $0, $1) }
+    }
+
+    deinit { ov_capture_close(handle) }
+
+    /// The next frame, or nil at the end of a file or when a stream stops delivering.
+    func read() -> Frame? {
+        var out: OpaquePointer?
+        guard ov_capture_read(handle, &out) == 1, let out else { return nil }
+        return Frame(handle: out)
+    }
+
+    /// Skips a frame without making a new buffer. False at the end.
+    func grab() -> Bool { ov_capture_grab(handle) == 1 }
+
+    var positionMilliseconds: Double { ov_capture_position_ms(handle) }
+    var framesPerSecond: Double { ov_capture_fps(handle) }
+}
+
+/// Writes an MJPG AVI (tests and the bench make videos with it).
+public final class VideoWriter {
+    private let handle: OpaquePointer
+
+    public init(path: String, fps: Double, width: Int, height: Int) throws {
+        handle = try withErrorBuffer { ov_writer_open(path, fps, Int32(width), Int32(height), $0, $1) }
+    }
+
+    public func write(_ frame: Frame) { ov_writer_write(handle, frame.handle) }
+
+    deinit { ov_writer_close(handle) }
+}
+
+/// OpenCV's Haar cascade face detector. One per camera thread (not thread-safe).
+public final class HaarFaceDetector {
+    private let handle: OpaquePointer
+    private let params: ov_haar_params
+
+    public init(configuration c: DetectionConfiguration) throws {
+        handle = try withErrorBuffer { ov_haar_create(c.cascade, $0, $1) }
+        params = ov_haar_params(scale_factor: c.scaleFactor, min_neighbors: Int32(c.minNeighbors),
+                                min_size: Int32(c.minFaceSize), equalize: c.equalizeHistogram ? 1 : 0)
+    }
+
+    deinit { ov_haar_release(handle) }
+
+    public func detect(in frame: Frame) -> [Box] {
+        var rects = [ov_rect](repeating: ov_rect(), count: 64)
+        let found = rects.withUnsafeMutableBufferPointer {
+            ov_haar_detect(handle, frame.handle, params, $0.baseAddress, Int32($0.count))
+        }
+        guard found > 0 else { return [] }
+        return rects.prefix(Int(min(found, 64))).map {
+            Box(x: Double($0.x), y: Double($0.y), width: Double($0.width), height: Double($0.height))
+        }
+    }
+}

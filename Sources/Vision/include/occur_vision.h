@@ -1,0 +1,103 @@
+/*
+ * occur_vision.h — the host's window onto OpenCV (C++ behind extern "C").
+ *
+ * Ownership: every ov_* object returned by a create/open/read function belongs to the
+ * caller, who releases it with the matching release/close function. Functions that
+ * fail return NULL (or a negative count) and write a message into `error` when given.
+ * Thread rule: an object is used by one thread at a time; different objects may be
+ * used from different threads.
+ */
+#ifndef OCCUR_VISION_H
+#define OCCUR_VISION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Frames: immutable BGR8/GRAY8 pixel buffers -------------------------------- */
+
+typedef struct ov_frame ov_frame;
+
+int32_t ov_frame_width(const ov_frame *frame);
+int32_t ov_frame_height(const ov_frame *frame);
+int32_t ov_frame_stride(const ov_frame *frame);   /* bytes per row */
+int32_t ov_frame_channels(const ov_frame *frame); /* 3 = BGR, 1 = gray */
+const uint8_t *ov_frame_pixels(const ov_frame *frame);
+void ov_frame_release(ov_frame *frame);
+
+/* A new frame of the given size, filled with one BGR colour. */
+ov_frame *ov_frame_create(int32_t width, int32_t height, uint8_t b, uint8_t g, uint8_t r);
+/* A new frame: `src` resized to width x height. */
+ov_frame *ov_frame_resized(const ov_frame *src, int32_t width, int32_t height);
+/* A new frame: a copy of `canvas` with the region (sx, sy, w, h) of `src` pasted at (dx, dy). */
+ov_frame *ov_frame_paste(const ov_frame *canvas, const ov_frame *src,
+                         int32_t sx, int32_t sy, int32_t w, int32_t h, int32_t dx, int32_t dy);
+
+/* Pixel buffers allocated by this library since start (process-wide). One per decoded
+ * frame: nothing downstream copies pixels, and this counter proves it. */
+uint64_t ov_frame_buffers_allocated(void);
+
+/* ---- Images ----------------------------------------------------------------- */
+
+/* Reads any image OpenCV decodes (JPEG, PNG incl. 32-bit, BMP, ...) as BGR. */
+ov_frame *ov_image_read(const char *path, char *error, size_t error_size);
+/* Writes a frame; the format follows the extension. Returns 0 on success. */
+int32_t ov_image_write(const char *path, const ov_frame *frame, char *error, size_t error_size);
+
+/* ---- Video capture ------------------------------------------------------------ */
+
+typedef struct ov_capture ov_capture;
+
+#define OV_SOURCE_FILE   0 /* a video file path */
+#define OV_SOURCE_DEVICE 1 /* a V4L2 device: "/dev/videoN" or an index "N" */
+#define OV_SOURCE_STREAM 2 /* rtsp://, http://, https:// through FFmpeg */
+
+ov_capture *ov_capture_open(const char *source, int32_t kind, char *error, size_t error_size);
+/* 1: *out is a new frame (caller releases); 0: no frame (end of file or stream lost). */
+int32_t ov_capture_read(ov_capture *capture, ov_frame **out);
+/* Skips one frame without decoding it into a new buffer. 1 on success, 0 at the end. */
+int32_t ov_capture_grab(ov_capture *capture);
+double ov_capture_position_ms(ov_capture *capture); /* media time of the last frame read */
+double ov_capture_fps(ov_capture *capture);         /* 0 when the source does not say */
+int32_t ov_capture_width(ov_capture *capture);
+int32_t ov_capture_height(ov_capture *capture);
+void ov_capture_close(ov_capture *capture);
+
+/* ---- Video writing (tests and tools) ------------------------------------------------ */
+
+typedef struct ov_writer ov_writer;
+/* MJPG in AVI; frames must all be width x height BGR. */
+ov_writer *ov_writer_open(const char *path, double fps, int32_t width, int32_t height,
+                          char *error, size_t error_size);
+void ov_writer_write(ov_writer *writer, const ov_frame *frame);
+void ov_writer_close(ov_writer *writer);
+
+/* ---- Haar cascade face detection ----------------------------------------------------- */
+
+typedef struct ov_rect {
+    int32_t x, y, width, height;
+} ov_rect;
+
+typedef struct ov_haar_params {
+    double scale_factor;       /* e.g. 1.1 */
+    int32_t min_neighbors;     /* e.g. 5 */
+    int32_t min_size;          /* smallest face side in pixels */
+    int32_t equalize;          /* non-zero: equalise the histogram first */
+} ov_haar_params;
+
+typedef struct ov_haar ov_haar;
+ov_haar *ov_haar_create(const char *cascade_path, char *error, size_t error_size);
+/* Writes up to `capacity` faces into `out`; returns how many were found (may exceed
+ * capacity), or -1 on error. */
+int32_t ov_haar_detect(ov_haar *haar, const ov_frame *frame, ov_haar_params params,
+                       ov_rect *out, int32_t capacity);
+void ov_haar_release(ov_haar *haar);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OCCUR_VISION_H */

@@ -1,0 +1,226 @@
+// OpenCV behind the small C API of occur_vision.h. No exception leaves this file.
+#include "occur_vision.h"
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/objdetect.hpp>
+#include <opencv2/videoio.hpp>
+
+namespace {
+
+std::atomic<uint64_t> buffersAllocated{0};
+
+void setError(char *error, size_t size, const std::string &message) {
+    if (error && size > 0) std::snprintf(error, size, "%s", message.c_str());
+}
+
+}  // namespace
+
+struct ov_frame {
+    cv::Mat mat;
+    explicit ov_frame(cv::Mat m) : mat(std::move(m)) { buffersAllocated.fetch_add(1, std::memory_order_relaxed); }
+};
+
+struct ov_capture {
+    cv::VideoCapture capture;
+};
+
+struct ov_writer {
+    cv::VideoWriter writer;
+};
+
+struct ov_haar {
+    cv::CascadeClassifier classifier;
+    cv::Mat gray;  // reused scratch, not a frame buffer
+};
+
+extern "C" {
+
+int32_t ov_frame_width(const ov_frame *f) { return f->mat.cols; }
+int32_t ov_frame_height(const ov_frame *f) { return f->mat.rows; }
+int32_t ov_frame_stride(const ov_frame *f) { return static_cast<int32_t>(f->mat.step[0]); }
+int32_t ov_frame_channels(const ov_frame *f) { return f->mat.channels(); }
+const uint8_t *ov_frame_pixels(const ov_frame *f) { return f->mat.data; }
+void ov_frame_release(ov_frame *f) { delete f; }
+uint64_t ov_frame_buffers_allocated(void) { return buffersAllocated.load(std::memory_order_relaxed); }
+
+ov_frame *ov_frame_create(int32_t width, int32_t height, uint8_t b, uint8_t g, uint8_t r) {
+    try {
+        return new ov_frame(cv::Mat(height, width, CV_8UC3, cv::Scalar(b, g, r)));
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+ov_frame *ov_frame_resized(const ov_frame *src, int32_t width, int32_t height) {
+    try {
+        cv::Mat out;
+        cv::resize(src->mat, out, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+        return new ov_frame(out);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+ov_frame *ov_frame_paste(const ov_frame *canvas, const ov_frame *src, int32_t sx, int32_t sy,
+                         int32_t w, int32_t h, int32_t dx, int32_t dy) {
+    try {
+        cv::Mat out = canvas->mat.clone();
+        cv::Rect from = cv::Rect(sx, sy, w, h) & cv::Rect(0, 0, src->mat.cols, src->mat.rows);
+        cv::Rect to(dx, dy, from.width, from.height);
+        to &= cv::Rect(0, 0, out.cols, out.rows);
+        from.width = to.width;
+        from.height = to.height;
+        if (!from.empty()) src->mat(from).copyTo(out(to));
+        return new ov_frame(out);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+ov_frame *ov_image_read(const char *path, char *error, size_t error_size) {
+    try {
+        cv::Mat image = cv::imread(path, cv::IMREAD_COLOR);
+        if (image.empty()) {
+            setError(error, error_size, std::string("cannot decode image ") + path);
+            return nullptr;
+        }
+        return new ov_frame(image);
+    } catch (const std::exception &e) {
+        setError(error, error_size, e.what());
+        return nullptr;
+    }
+}
+
+int32_t ov_image_write(const char *path, const ov_frame *frame, char *error, size_t error_size) {
+    try {
+        if (!cv::imwrite(path, frame->mat)) {
+            setError(error, error_size, std::string("cannot write image ") + path);
+            return -1;
+        }
+        return 0;
+    } catch (const std::exception &e) {
+        setError(error, error_size, e.what());
+        return -1;
+    }
+}
+
+ov_capture *ov_capture_open(const char *source, int32_t kind, char *error, size_t error_size) {
+    try {
+        auto *c = new ov_capture();
+        bool ok = false;
+        std::string s(source);
+        if (kind == OV_SOURCE_DEVICE) {
+            bool numeric = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+            ok = numeric ? c->capture.open(std::stoi(s), cv::CAP_V4L2) : c->capture.open(s, cv::CAP_V4L2);
+        } else {
+            ok = c->capture.open(s, cv::CAP_FFMPEG);
+        }
+        if (!ok || !c->capture.isOpened()) {
+            delete c;
+            setError(error, error_size, "OpenCV could not open " + s);
+            return nullptr;
+        }
+        return c;
+    } catch (const std::exception &e) {
+        setError(error, error_size, e.what());
+        return nullptr;
+    }
+}
+
+int32_t ov_capture_read(ov_capture *c, ov_frame **out) {
+    try {
+        cv::Mat mat;  // a fresh buffer per frame: frames are shared, never overwritten
+        if (!c->capture.read(mat) || mat.empty()) return 0;
+        *out = new ov_frame(mat);
+        return 1;
+    } catch (...) {
+        return 0;
+    }
+}
+
+int32_t ov_capture_grab(ov_capture *c) {
+    try {
+        return c->capture.grab() ? 1 : 0;
+    } catch (...) {
+        return 0;
+    }
+}
+
+double ov_capture_position_ms(ov_capture *c) { return c->capture.get(cv::CAP_PROP_POS_MSEC); }
+double ov_capture_fps(ov_capture *c) {
+    double fps = c->capture.get(cv::CAP_PROP_FPS);
+    return (fps > 0 && fps < 1000) ? fps : 0;
+}
+int32_t ov_capture_width(ov_capture *c) { return static_cast<int32_t>(c->capture.get(cv::CAP_PROP_FRAME_WIDTH)); }
+int32_t ov_capture_height(ov_capture *c) { return static_cast<int32_t>(c->capture.get(cv::CAP_PROP_FRAME_HEIGHT)); }
+void ov_capture_close(ov_capture *c) { delete c; }
+
+ov_writer *ov_writer_open(const char *path, double fps, int32_t width, int32_t height, char *error,
+                          size_t error_size) {
+    try {
+        auto *w = new ov_writer();
+        if (!w->writer.open(path, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, cv::Size(width, height))) {
+            delete w;
+            setError(error, error_size, std::string("cannot open video writer for ") + path);
+            return nullptr;
+        }
+        return w;
+    } catch (const std::exception &e) {
+        setError(error, error_size, e.what());
+        return nullptr;
+    }
+}
+
+void ov_writer_write(ov_writer *w, const ov_frame *frame) {
+    try {
+        w->writer.write(frame->mat);
+    } catch (...) {
+    }
+}
+
+void ov_writer_close(ov_writer *w) { delete w; }
+
+ov_haar *ov_haar_create(const char *cascade_path, char *error, size_t error_size) {
+    try {
+        auto *h = new ov_haar();
+        if (!h->classifier.load(cascade_path) || h->classifier.empty()) {
+            delete h;
+            setError(error, error_size, std::string("cannot load Haar cascade ") + cascade_path);
+            return nullptr;
+        }
+        return h;
+    } catch (const std::exception &e) {
+        setError(error, error_size, e.what());
+        return nullptr;
+    }
+}
+
+int32_t ov_haar_detect(ov_haar *h, const ov_frame *frame, ov_haar_params p, ov_rect *out, int32_t capacity) {
+    try {
+        const cv::Mat &src = frame->mat;
+        if (src.channels() == 1) src.copyTo(h->gray);
+        else cv::cvtColor(src, h->gray, cv::COLOR_BGR2GRAY);
+        if (p.equalize) cv::equalizeHist(h->gray, h->gray);
+        std::vector<cv::Rect> faces;
+        h->classifier.detectMultiScale(h->gray, faces, p.scale_factor > 1.0 ? p.scale_factor : 1.1,
+                                       p.min_neighbors, 0, cv::Size(p.min_size, p.min_size));
+        for (int32_t i = 0; i < static_cast<int32_t>(faces.size()) && i < capacity; ++i) {
+            out[i] = ov_rect{faces[i].x, faces[i].y, faces[i].width, faces[i].height};
+        }
+        return static_cast<int32_t>(faces.size());
+    } catch (...) {
+        return -1;
+    }
+}
+
+void ov_haar_release(ov_haar *h) { delete h; }
+
+}  // extern "C"
