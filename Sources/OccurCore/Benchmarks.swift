@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+
+/// The figures `occur bench` prints. Programs, not tests: nothing here asserts a time.
+public enum Benchmarks {
+    public struct DispatchResult: Sendable {
+        public var events: Int
+        public var plugins: Int
+        public var seconds: Double
+        public var publishPerSecond: Double
+        public var deliveredPerSecond: Double
+        public var p50Micros: Double
+        public var p99Micros: Double
+        public var p999Micros: Double
+        public var maxMicros: Double
+        public var framesUsed: Int
+        public var frameBuffersAllocatedDuringDispatch: UInt64
+        public var delivered: UInt64
+        public var dropped: UInt64
+    }
+
+    /// Publishes `events` frame events (cycling over `frames`) into `plugins` instances of
+    /// the no-op plugin at `libraryPath` (each under the id it declares — loaded once per
+    /// worker), cooldown 0 and a queue that cannot fill.
+    public static func dispatch(libraryPath: String, events: Int, plugins: Int, frames: [Frame],
+                                logger: Logger) throws -> DispatchResult {
+        let library = try PluginLibrary.load(path: libraryPath, expectedID: nil)
+        var workers: [PluginWorker] = []
+        for _ in 0..<plugins {
+            var settings = PluginSettings(id: library.id)
+            settings.enabled = true
+            settings.events = [.frame]
+            settings.queueCapacity = events
+            settings.overflow = .dropNewest
+            workers.append(try PluginWorker(library: library, settings: settings, logger: logger) { _, _ in })
+        }
+        let dispatcher = Dispatcher(workers: workers)
+        var latencies = [Int64](repeating: 0, count: events)
+        let buffersBefore = Frame.buffersAllocated
+        let start = monotonicNanos()
+        let base = start
+        for i in 0..<events {
+            let event = Event(kind: .frame, sequence: UInt64(i + 1), cameraID: "bench",
+                              timestampNanos: base + Int64(i) * 1000, frame: frames[i % frames.count],
+                              frameIndex: Int64(i))
+            let t0 = monotonicNanos()
+            dispatcher.publish(event)
+            latencies[i] = monotonicNanos() - t0
+        }
+        let published = monotonicNanos()
+        dispatcher.drainBlocking()
+        let end = monotonicNanos()
+        let buffersAfter = Frame.buffersAllocated
+        latencies.sort()
+        func percentile(_ p: Double) -> Double {
+            Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) / 1000
+        }
+        let counters = dispatcher.counters.map(\.counters)
+        return DispatchResult(
+            events: events, plugins: plugins, seconds: Double(end - start) / 1e9,
+            publishPerSecond: Double(events) / (Double(published - start) / 1e9),
+            deliveredPerSecond: Double(events) / (Double(end - start) / 1e9),
+            p50Micros: percentile(0.5), p99Micros: percentile(0.99), p999Micros: percentile(0.999),
+            maxMicros: Double(latencies.last ?? 0) / 1000, framesUsed: frames.count,
+            frameBuffersAllocatedDuringDispatch: buffersAfter - buffersBefore,
+            delivered: counters.reduce(0) { $0 + $1.delivered },
+            dropped: counters.reduce(0) { $0 + $1.droppedByOverflow + $1.droppedByCooldown })
+    }
+
+    /// Resident set size now and at its peak, in MiB (from /proc/self/status).
+    public static func residentMemory() -> (current: Double, peak: Double) {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+        func field(_ name: String) -> Double {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
+            let kb = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Double($0) }
+            return (kb ?? 0) / 1024
+        }
+        return (field("VmRSS"), field("VmHWM"))
+    }
+
+    /// One line naming the machine: CPU model, cores, memory.
+    public static func machineDescription() -> String {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { $0.split(separator: ":", maxSplits: 1).last!.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+        let memory = Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824
+        return String(format: "%@, %d cores, %.0f GiB", model, ProcessInfo.processInfo.activeProcessorCount, memory)
+    }
+
+    /// Decodes up to `count` frames of a video (for benchmarks that need real frames).
+    public static func decodeFrames(of path: String, count: Int, width: Int? = nil, height: Int? = nil) throws -> [Frame] {
+        let capture = try VideoCapture(source: path, kind: .file)
+        var frames: [Frame] = []
+        while frames.count < count, let frame = capture.read() {
+            if let width, let height, frame.width != width || frame.height != height {
+                frames.append(frame.resized(width: width, height: height))
+            } else {
+                frames.append(frame)
+            }
+        }
+        return frames
+    }
+}

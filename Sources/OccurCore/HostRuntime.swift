@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Everything `occur run` wires together, as services in one ServiceGroup:
+/// the event writer (stops last), the plugin workers, and the cameras (stop first).
+/// SIGINT/SIGTERM, or every camera ending, shuts down in that order: capture stops,
+/// plugin queues drain, the event log flushes.
+public final class HostRuntime: Sendable {
+    public let configuration: HostConfiguration
+    public let registry: PluginRegistry
+    public let store: EventStore
+    public let writer: EventWriter
+    public let bus: EventBus
+    public let dispatcher: Dispatcher
+    public let pluginStatuses: [PluginStatus]
+    public let cameras: [CameraPipeline]
+    private let logger: Logger
+
+    /// Opens the event log and loads the enabled plugins. `onWritten` sees each stored batch.
+    public init(configuration: HostConfiguration, registry: PluginRegistry, logger: Logger,
+                onWritten: @escaping @Sendable ([Event]) -> Void = { _ in }) throws {
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+        store = try EventStore(path: configuration.databasePath)
+        writer = EventWriter(store: store, configuration: configuration.storage, logger: logger, onWritten: onWritten)
+        let bus = EventBus(writer: writer)
+        self.bus = bus
+        let (workers, statuses) = PluginLoader(registry: registry).start(logger: logger) { id, result, event in
+            bus.publishResult(result, from: id, during: event)
+        }
+        pluginStatuses = statuses
+        dispatcher = Dispatcher(workers: workers)
+        bus.attach(dispatcher)
+        cameras = configuration.cameras.map {
+            CameraPipeline(configuration: $0, detection: configuration.detection, tracking: configuration.tracking,
+                           bus: bus, logger: logger)
+        }
+    }
+
+    /// Runs until every camera has ended (files) or a shutdown signal arrives.
+    public func run() async throws {
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [
+                .init(service: writer, serviceName: "event-writer"),
+                .init(service: PluginService(dispatcher: dispatcher), serviceName: "plugins"),
+                .init(service: CaptureService(cameras: cameras), successTerminationBehavior: .gracefullyShutdownGroup,
+                      serviceName: "capture"),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}
+
+/// Runs every camera on its own thread; returns when all have ended, or stops them on shutdown.
+struct CaptureService: Service {
+    let cameras: [CameraPipeline]
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for camera in cameras {
+                    group.addTask {
+                        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                            let thread = Thread {
+                                camera.run()
+                                c.resume()
+                            }
+                            thread.name = "camera.\(camera.configuration.id)"
+                            thread.start()
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            cameras.forEach { $0.stop() }
+        }
+    }
+}
+
+/// Keeps plugin workers running until shutdown, then drains their queues.
+struct PluginService: Service {
+    let dispatcher: Dispatcher
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await dispatcher.drain()
+    }
+}
