@@ -32,7 +32,8 @@ public final class PluginWorker: Sendable {
     private let errors = Atomic<UInt64>(0)
     private let callNanosTotal = Atomic<UInt64>(0)
     private let callNanosMax = Atomic<UInt64>(0)
-    private let finished = Mutex<[CheckedContinuation<Void, Never>]?>([])
+    /// Set when the worker thread has destroyed the instance and ended.
+    private let completion = Completion()
 
     /// Creates the plugin instance (its `create` runs on the calling thread) and starts
     /// the worker thread.
@@ -93,33 +94,20 @@ public final class PluginWorker: Sendable {
             }
         }
         instance.destroy()
-        let waiters = finished.withLock { waiting -> [CheckedContinuation<Void, Never>] in
-            let list = waiting ?? []
-            waiting = nil
-            return list
-        }
-        waiters.forEach { $0.resume() }
+        completion.complete()
     }
 
     /// Stops taking events, lets the worker finish what is queued, calls destroy, and
     /// returns when the thread has ended.
     func drainAndStop() async {
         queue.close()
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let alreadyDone = finished.withLock { waiting -> Bool in
-                guard waiting != nil else { return true }
-                waiting!.append(c)
-                return false
-            }
-            if alreadyDone { c.resume() }
-        }
+        await completion.wait()
     }
 
-    /// Blocking variant for non-async callers (tests, the benchmark).
+    /// Blocking variant for threads outside Swift concurrency (tests, the benchmark).
     func drainAndStopBlocking() {
-        let done = DispatchSemaphore(value: 0)
-        Task.detached { await self.drainAndStop(); done.signal() }
-        done.wait()
+        queue.close()
+        completion.waitBlocking()
     }
 
     public var counters: PluginCounters {
@@ -132,5 +120,43 @@ public final class PluginWorker: Sendable {
             meanCallMicros: n == 0 ? 0 : Double(callNanosTotal.load(ordering: .relaxed)) / Double(n) / 1000,
             maxCallMicros: Double(callNanosMax.load(ordering: .relaxed)) / 1000,
             queueDepth: queue.depth)
+    }
+}
+
+/// A one-shot completion that both threads and async tasks can wait for,
+/// without ever blocking a thread of Swift's cooperative pool.
+final class Completion: Sendable {
+    private struct State {
+        var done = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    func complete() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.done = true
+            defer { s.waiters.removeAll() }
+            return s.waiters
+        }
+        waiters.forEach { $0.resume() }
+        semaphore.signal()
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { s -> Bool in
+                if !s.done { s.waiters.append(c) }
+                return s.done
+            }
+            if done { c.resume() }
+        }
+    }
+
+    /// Blocks the calling thread until complete (never call from a Swift task).
+    func waitBlocking() {
+        semaphore.wait()
+        semaphore.signal()  // let any other blocking waiter through too
     }
 }
