@@ -117,7 +117,7 @@ extension PluginSettings {
         if let v = try f.optional("isolation", { try $0.choice(["in_process"]) }) { isolation = v }
         if let n = f.optional("config") {
             guard case .mapping = n.node else { throw n.error("expected a mapping") }
-            let data = try JSONSerialization.data(withJSONObject: try n.jsonValue(), options: [.sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: try n.jsonValue(), options: [.sortedKeys, .withoutEscapingSlashes])
             configJSON = String(decoding: data, as: UTF8.self)
         }
         try f.finish()
