@@ -7,6 +7,8 @@ public struct ConfigNode {
     public let node: Node
     public let file: String
     public let path: String
+    /// Where this node's key stands, for errors about the key itself.
+    var keyMark: Mark? = nil
 
     /// Parses `text` (the contents of `file`). An empty document is an empty mapping.
     public static func parse(_ text: String, file: String) throws -> ConfigNode {
@@ -32,8 +34,14 @@ public struct ConfigNode {
         ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path, message: message)
     }
 
-    func child(_ node: Node, key: String) -> ConfigNode {
-        ConfigNode(node: node, file: file, path: path.isEmpty ? key : "\(path).\(key)")
+    /// An error located at this node's key (unknown or duplicate keys).
+    public func keyError(_ message: String) -> ConfigError {
+        let mark = keyMark ?? node.mark
+        return ConfigError(file: file, line: mark?.line, column: mark?.column, keyPath: path, message: message)
+    }
+
+    func child(_ node: Node, key: String, keyMark: Mark?) -> ConfigNode {
+        ConfigNode(node: node, file: file, path: path.isEmpty ? key : "\(path).\(key)", keyMark: keyMark)
     }
 
     // MARK: Scalars
@@ -96,7 +104,7 @@ public struct ConfigNode {
             guard let key = pair.key.string else {
                 throw ConfigNode(node: pair.key, file: file, path: path).error("keys must be strings")
             }
-            return (key, child(pair.value, key: key))
+            return (key, child(pair.value, key: key, keyMark: pair.key.mark))
         }
     }
 
@@ -144,7 +152,7 @@ public struct ConfigNode {
         init(_ owner: ConfigNode) throws {
             self.owner = owner
             for (key, value) in try owner.entries() {
-                if values[key] != nil { throw value.error("duplicate key") }
+                if values[key] != nil { throw value.keyError("duplicate key") }
                 values[key] = value
                 order.append(key)
             }
@@ -173,7 +181,7 @@ public struct ConfigNode {
             for key in order where !used.contains(key) {
                 let value = values[key]!
                 let known = used.sorted().joined(separator: ", ")
-                throw value.error("unknown key (known here: \(known))")
+                throw value.keyError("unknown key (known here: \(known))")
             }
         }
     }
@@ -189,6 +197,9 @@ extension ConfigError {
         case let .composer(context, problem, mark, _):
             return ConfigError(file: file, line: mark.line, column: mark.column, keyPath: "",
                                message: "invalid YAML: \([context?.text, problem].compactMap { $0 }.joined(separator: ": "))")
+        case let .duplicatedKeysInMapping(duplicates, context):
+            return ConfigError(file: file, line: context.mark.line, column: context.mark.column, keyPath: "",
+                               message: "duplicate keys: \(duplicates.joined(separator: ", "))")
         default:
             return ConfigError(file: file, keyPath: "", message: "invalid YAML: \(error)")
         }
