@@ -50,58 +50,56 @@ extension Occur.Bench {
         }
     }
 
-    struct MemoryBench: AsyncParsableCommand {
+    struct MemoryBench: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "memory",
-            abstract: "Peak RSS of the host running one 640x480 camera with four fixture plugins enabled.")
+            abstract: "Peak RSS of `occur run` on one 640x480 camera with four fixture plugins enabled.",
+            discussion: "The host runs as a child process; its peak RSS is the kernel's (getrusage of children).")
 
         @Option(help: "Source video (resized to 640x480 first).") var video = defaultSampleVideo()
         @Option(help: "Frames to process.") var frames = 600
 
-        func run() async throws {
-            let logger = bootstrapLogging(level: "warning")
+        func run() throws {
             let work = FileManager.default.temporaryDirectory.appendingPathComponent("occur-bench-\(getpid())").path
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: work) }
             // A 640x480 copy of the video, so the figure is for the size the target names.
             let clip = work + "/clip640x480.avi"
-            do {
-                let writer = try VideoWriter(path: clip, fps: 25, width: 640, height: 480)
-                for frame in try Benchmarks.decodeFrames(of: video, count: frames, width: 640, height: 480) {
-                    writer.write(frame)
-                }
-            }
-            var host = HostConfiguration()
-            host.dataDir = work
-            host.cameras = [CameraConfiguration(id: "bench", source: clip)]
+            let written = try Benchmarks.writeResizedClip(of: video, to: clip, frames: frames, width: 640, height: 480)
             let dir = executableDirectory()
-            let plugins: [(String, String, String)] = [
-                ("sample", "libSample.so", "{}"), ("fixture_ok", "libFixtureOK.so", "{}"),
-                ("noop", "libFixtureNoop.so", "{}"), ("thrower", "libFixtureThrower.so", "{\"throw_every\": 0}"),
-            ]
-            let registry = PluginRegistry(pluginsDir: dir, plugins: plugins.map { id, library, config in
-                var s = PluginSettings(id: id)
-                s.enabled = true
-                s.library = library
-                s.events = Set(EventKind.allCases)
-                s.configJSON = config
-                return s
-            })
-            let before = Benchmarks.residentMemory()
-            let runtime = try HostRuntime(configuration: host, registry: registry, logger: logger)
+            try """
+                data_dir: \(work)/data
+                log_level: warning
+                cameras:
+                  bench: { source: \(clip) }
+                """.write(toFile: work + "/occur.yaml", atomically: true, encoding: .utf8)
+            let all = "[frame, face_appeared, face_recognized, face_unknown, face_left, plugin_result]"
+            try """
+                plugins_dir: \(dir)
+                plugins:
+                  sample: { enabled: true, library: libSample.so, events: \(all) }
+                  fixture_ok: { enabled: true, library: libFixtureOK.so, events: \(all) }
+                  noop: { enabled: true, library: libFixtureNoop.so, events: \(all) }
+                  thrower: { enabled: true, library: libFixtureThrower.so, events: \(all), config: { throw_every: 0 } }
+                """.write(toFile: work + "/plugins.yaml", atomically: true, encoding: .utf8)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: dir + "/occur")
+            process.arguments = ["run", "--quiet", "--config", work + "/occur.yaml", "--plugins", work + "/plugins.yaml"]
+            let output = Pipe()
+            process.standardOutput = output
             let start = Date()
-            try await runtime.run()
+            try process.run()
+            let summary = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
             let seconds = Date().timeIntervalSince(start)
-            let after = Benchmarks.residentMemory()
-            let camera = runtime.cameras[0].counters
+            var usage = rusage()
+            getrusage(RUSAGE_CHILDREN.rawValue, &usage)
             print("occur bench memory")
             print("machine: \(Benchmarks.machineDescription())")
-            print("input:   \(camera.framesProcessed) frames, 640x480, of \(video); Haar face detection; 4 plugins (sample, fixture_ok, noop, thrower) receiving every event kind incl. frames")
-            print(String(format: "RSS before start %.1f MiB, after %.1f MiB, peak %.1f MiB; %.1f frames/s", before.current,
-                         after.current, after.peak, Double(camera.framesProcessed) / seconds))
-            for (id, c) in runtime.dispatcher.counters {
-                print("  \(id): \(c.delivered) delivered, \(c.droppedByOverflow) dropped by overflow")
-            }
+            print("input:   \(written) frames, 640x480, of \(video); Haar face detection; 4 plugins (sample, fixture_ok, noop, thrower) receiving every event kind incl. frames")
+            print(String(format: "occur run: peak RSS %.1f MiB, %.1f s (%.1f frames/s), exit %d", Double(usage.ru_maxrss) / 1024,
+                         seconds, Double(written) / seconds, process.terminationStatus))
+            print(summary.trimmingCharacters(in: .whitespacesAndNewlines))
         }
     }
 }

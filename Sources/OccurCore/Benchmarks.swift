@@ -100,4 +100,17 @@ public enum Benchmarks {
         }
         return frames
     }
+
+    /// Writes the first `frames` frames of a video, resized, to an MJPG AVI; returns how many.
+    public static func writeResizedClip(of path: String, to output: String, frames: Int, width: Int, height: Int) throws -> Int {
+        let capture = try VideoCapture(source: path, kind: .file)
+        let writer = try VideoWriter(path: output, fps: capture.framesPerSecond > 0 ? capture.framesPerSecond : 25,
+                                     width: width, height: height)
+        var count = 0
+        while count < frames, let frame = capture.read() {
+            writer.write(frame.width == width && frame.height == height ? frame : frame.resized(width: width, height: height))
+            count += 1
+        }
+        return count
+    }
 }

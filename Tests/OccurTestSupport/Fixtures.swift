@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-@testable import OccurCore
+import OccurCore
 
 /// Where the package's build products and the sample data are, for tests.
 public enum Fixtures {
