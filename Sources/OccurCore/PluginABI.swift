@@ -57,7 +57,6 @@ func statusName(_ status: Int32) -> String {
 /// The library is never dlclose'd, so the descriptor pointer lives as long as the process.
 public struct PluginLibrary: @unchecked Sendable {
     public let path: String
-    let descriptor: UnsafePointer<occur_plugin_descriptor>
     public let id: String
     public let version: String
     public let summary: String
@@ -65,6 +64,11 @@ public struct PluginLibrary: @unchecked Sendable {
     public let abiMinor: UInt32
     /// Event kinds the plugin asks for.
     public let wantedEvents: Set<EventKind>
+    // The descriptor's functions, copied once at load: code stays mapped (never dlclose'd).
+    let create: @convention(c) (UnsafePointer<occur_host_api>?, UnsafePointer<CChar>?,
+                                UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
+    let onEvent: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<occur_event>?) -> Int32
+    let destroy: @convention(c) (UnsafeMutableRawPointer?) -> Void
 
     /// The smallest descriptor this host accepts: everything up to `destroy` (ABI 1.0).
     static let requiredDescriptorSize =
@@ -82,31 +86,38 @@ public struct PluginLibrary: @unchecked Sendable {
         guard let symbol = dlsym(handle, OCCUR_PLUGIN_ENTRY_SYMBOL) else { throw .noEntrySymbol(path: path) }
         let entry = unsafeBitCast(symbol, to: occur_plugin_entry_fn.self)
         guard let d = entry(hostABIMajor, hostABIMinor) else { throw .entryRefused(path: path) }
-        // Read struct_size and the version before anything else: nothing past struct_size.
-        let size = d.pointee.struct_size
-        guard Int(size) >= MemoryLayout<UInt32>.size * 3 else {
+        // Read struct_size and the version through raw loads first: never past struct_size.
+        let raw = UnsafeRawPointer(d)
+        let size = raw.load(as: UInt32.self)
+        let versionEnd = MemoryLayout<occur_plugin_descriptor>.offset(of: \occur_plugin_descriptor.abi_minor)!
+            + MemoryLayout<UInt32>.size
+        guard Int(size) >= versionEnd else {
             throw .structTooSmall(path: path, size: size, required: requiredDescriptorSize)
         }
-        let major = d.pointee.abi_major, minor = d.pointee.abi_minor
+        let major = raw.load(fromByteOffset: 4, as: UInt32.self)
+        let minor = raw.load(fromByteOffset: 8, as: UInt32.self)
         guard major == hostABIMajor, minor <= hostABIMinor else {
             throw .versionMismatch(path: path, pluginMajor: major, pluginMinor: minor)
         }
         guard Int(size) >= requiredDescriptorSize else {
             throw .structTooSmall(path: path, size: size, required: requiredDescriptorSize)
         }
+        // Every ABI 1.0 field lies within struct_size now; fields of later minors are read
+        // only after checking struct_size covers them.
         let descriptor = d.pointee
-        guard descriptor.create != nil, descriptor.on_event != nil, descriptor.destroy != nil,
+        guard let create = descriptor.create, let onEvent = descriptor.on_event, let destroy = descriptor.destroy,
               let idPointer = descriptor.id else {
             throw .dlopenFailed(path: path, message: "descriptor has a NULL id or function")
         }
         let id = String(cString: idPointer)
         if let expectedID, id != expectedID { throw .idMismatch(path: path, expected: expectedID, found: id) }
         return PluginLibrary(
-            path: path, descriptor: d, id: id,
+            path: path, id: id,
             version: descriptor.version.map { String(cString: $0) } ?? "",
             summary: descriptor.description.map { String(cString: $0) } ?? "",
             abiMajor: major, abiMinor: minor,
-            wantedEvents: EventKind.kinds(inMask: descriptor.events))
+            wantedEvents: EventKind.kinds(inMask: descriptor.events),
+            create: create, onEvent: onEvent, destroy: destroy)
     }
 }
 
@@ -238,7 +249,7 @@ final class PluginInstance: @unchecked Sendable {
             context: OpaquePointer(Unmanaged.passRetained(context).toOpaque()),
             log: hostLog, emit: hostEmit, monotonic_ns: hostMonotonic))
         var out: UnsafeMutableRawPointer?
-        let status = configJSON.withCString { library.descriptor.pointee.create!(hostAPI, $0, &out) }
+        let status = configJSON.withCString { library.create(hostAPI, $0, &out) }
         guard status == OCCUR_OK else {
             releaseHostAPI()
             throw .createFailed(path: library.path, status: status)
@@ -250,14 +261,14 @@ final class PluginInstance: @unchecked Sendable {
     func deliver(_ event: Event) -> Int32 {
         context.current = event
         defer { context.current = nil }
-        return event.cForm.withCEvent(of: event) { library.descriptor.pointee.on_event!(instance, $0) }
+        return event.cForm.withCEvent(of: event) { library.onEvent(instance, $0) }
     }
 
     /// Calls the plugin's destroy once; no call follows.
     func destroy() {
         guard !destroyed else { return }
         destroyed = true
-        library.descriptor.pointee.destroy!(instance)
+        library.destroy(instance)
         releaseHostAPI()
     }
 

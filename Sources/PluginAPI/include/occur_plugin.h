@@ -158,7 +158,8 @@ typedef struct occur_event {
                                    for results emitted outside on_event */
     uint32_t face_count;        /* number of faces in `faces` */
     uint32_t face_size;         /* size of one element of `faces`: step by it, not sizeof */
-    const occur_face *faces;    /* face events: the one face; frame events: every face */
+    const occur_face *faces;    /* face events: the one face; frame events: every face;
+                                   plugin results: the faces of the event the emitter handled */
     const char *payload_json;   /* event-specific JSON object, never NULL ("{}" when empty);
                                    face_left: {"dwell_seconds": s}; results: the payload */
     const char *source_plugin;  /* plugin results: the emitting plugin's id; else NULL */
