@@ -88,7 +88,8 @@ import OccurTestSupport
         #expect(Set(received.map(\.camera)) == ["video", "stills"])
     }
 
-    @Test func sigtermDrainsFlushesAndExitsZero() throws {
+    @Test(arguments: [SIGTERM, SIGINT])
+    func aShutdownSignalDrainsFlushesAndExitsZero(signal: Int32) throws {
         let setup = try Setup(cameras: """
               video:
                 source: \(Fixtures.openCVData)/Megamind.avi
@@ -110,7 +111,7 @@ import OccurTestSupport
         // Wait (bounded) until the plugin has received something, then ask the host to stop.
         for _ in 0..<600 where RecordedEvent.read(setup.record).isEmpty { usleep(100_000) }
         #expect(!RecordedEvent.read(setup.record).isEmpty)
-        kill(process.processIdentifier, SIGTERM)
+        kill(process.processIdentifier, signal)
         process.waitUntilExit()
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 0)
