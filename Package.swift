@@ -15,8 +15,8 @@ let pluginCXX: [CXXSetting] = [.unsafeFlags(["-fvisibility=hidden", "-fvisibilit
 let pluginLink: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--version-script=\(pluginExports)"])]
 
 /// A C plugin built as lib<name>.so from `path`.
-func cPlugin(_ name: String, path: String) -> Target {
-    .target(name: name, dependencies: ["PluginAPI"], path: path, publicHeadersPath: ".",
+func cPlugin(_ name: String, path: String, dependencies: [Target.Dependency] = []) -> Target {
+    .target(name: name, dependencies: ["PluginAPI"] + dependencies, path: path, publicHeadersPath: ".",
             cSettings: pluginC, linkerSettings: pluginLink)
 }
 
@@ -66,7 +66,8 @@ let package = Package(
         .target(name: "FixtureThrower", dependencies: ["PluginAPI"], path: "Tests/Fixtures/FixtureThrower",
                 publicHeadersPath: ".",
                 cxxSettings: pluginCXX, linkerSettings: pluginLink),
-    ] + fixturePlugins.map { cPlugin($0, path: "Tests/Fixtures/\($0)") } + [
+        .target(name: "FixtureSupport", dependencies: ["PluginAPI"], path: "Tests/Fixtures/FixtureSupport"),
+    ] + fixturePlugins.map { cPlugin($0, path: "Tests/Fixtures/\($0)", dependencies: ["FixtureSupport"]) } + [
         .target(name: "OccurTestSupport", dependencies: ["OccurCore"], path: "Tests/OccurTestSupport"),
         .testTarget(name: "OccurCoreTests", dependencies: ["OccurCore", "OccurTestSupport"]),
     ],

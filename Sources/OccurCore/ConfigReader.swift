@@ -77,6 +77,24 @@ public struct ConfigNode {
         return value
     }
 
+    /// A whole number within bounds.
+    public func int(atLeast low: Int, atMost high: Int = .max) throws -> Int {
+        let value = try int()
+        guard value >= low, value <= high else {
+            throw error(high == .max ? "must be \(low) or more" : "must be between \(low) and \(high)")
+        }
+        return value
+    }
+
+    /// A number within bounds; `above` excludes its bound.
+    public func double(atLeast low: Double? = nil, above: Double? = nil, atMost high: Double? = nil) throws -> Double {
+        let value = try double()
+        if let low, value < low { throw error("must be \(low) or more") }
+        if let above, value <= above { throw error("must be above \(above)") }
+        if let high, value > high { throw error("must be at most \(high)") }
+        return value
+    }
+
     /// One of `allowed`, spelled exactly.
     public func choice(_ allowed: [String]) throws -> String {
         let value = try string()
@@ -174,6 +192,11 @@ public struct ConfigNode {
 
         public func optional<T>(_ key: String, _ read: (ConfigNode) throws -> T) throws -> T? {
             try optional(key).map(read)
+        }
+
+        /// Replaces `value` with the key's value when the key is present.
+        public func read<T>(_ key: String, into value: inout T, _ parse: (ConfigNode) throws -> T) throws {
+            if let node = optional(key) { value = try parse(node) }
         }
 
         /// Fails on the first key that was never read.

@@ -78,11 +78,11 @@ extension HostConfiguration {
         self.init()
         let base = URL(fileURLWithPath: root.file).deletingLastPathComponent().path
         let f = try root.fields()
-        if let v = try f.optional("data_dir", { try $0.string() }) { dataDir = resolvePath(v, relativeTo: base) }
-        else { dataDir = resolvePath(dataDir, relativeTo: base) }
-        if let v = try f.optional("database", { try $0.string() }) { database = v }
-        if let v = try f.optional("log_level", { try $0.choice(["trace", "debug", "info", "notice", "warning", "error"]) }) {
-            logLevel = v
+        try f.read("data_dir", into: &dataDir) { try $0.string() }
+        dataDir = resolvePath(dataDir, relativeTo: base)
+        try f.read("database", into: &database) { try $0.string() }
+        try f.read("log_level", into: &logLevel) {
+            try $0.choice(["trace", "debug", "info", "notice", "warning", "error"])
         }
         if let node = f.optional("cameras") {
             for (id, camera) in try node.entries() {
@@ -90,9 +90,9 @@ extension HostConfiguration {
                 cameras.append(try CameraConfiguration(id: id, camera, base: base))
             }
         }
-        if let node = f.optional("detection") { detection = try DetectionConfiguration(node, base: base) }
-        if let node = f.optional("tracking") { tracking = try TrackingConfiguration(node) }
-        if let node = f.optional("storage") { storage = try StorageConfiguration(node) }
+        try f.read("detection", into: &detection) { try DetectionConfiguration($0, base: base) }
+        try f.read("tracking", into: &tracking) { try TrackingConfiguration($0) }
+        try f.read("storage", into: &storage) { try StorageConfiguration($0) }
         try f.finish()
     }
 }
@@ -104,13 +104,10 @@ extension CameraConfiguration {
         let isURL = source.contains("://")
         let isDevice = source.hasPrefix("/dev/") || Int(source) != nil
         self.init(id: id, source: (isURL || isDevice) ? source : resolvePath(source, relativeTo: base))
-        if let n = f.optional("fps") { fps = try n.double(); if fps < 0 { throw n.error("must be 0 or more") } }
-        if let n = f.optional("every_n_frames") {
-            everyNFrames = try n.int()
-            if everyNFrames < 1 { throw n.error("must be 1 or more") }
-        }
-        if let v = try f.optional("loop", { try $0.bool() }) { loop = v }
-        if let v = try f.optional("realtime", { try $0.bool() }) { realtime = v }
+        try f.read("fps", into: &fps) { try $0.double(atLeast: 0) }
+        try f.read("every_n_frames", into: &everyNFrames) { try $0.int(atLeast: 1) }
+        try f.read("loop", into: &loop) { try $0.bool() }
+        try f.read("realtime", into: &realtime) { try $0.bool() }
         try f.finish()
     }
 }
@@ -119,21 +116,12 @@ extension DetectionConfiguration {
     init(_ node: ConfigNode, base: String) throws {
         self.init()
         let f = try node.fields()
-        if let v = try f.optional("detector", { try $0.choice(["haar"]) }) { detector = v }
-        if let v = try f.optional("cascade", { try $0.string() }) { cascade = resolvePath(v, relativeTo: base) }
-        if let n = f.optional("min_face_size") {
-            minFaceSize = try n.int()
-            if minFaceSize < 8 { throw n.error("must be at least 8 pixels") }
-        }
-        if let n = f.optional("scale_factor") {
-            scaleFactor = try n.double()
-            if scaleFactor <= 1.0 || scaleFactor > 2.0 { throw n.error("must be above 1.0 and at most 2.0") }
-        }
-        if let n = f.optional("min_neighbors") {
-            minNeighbors = try n.int()
-            if minNeighbors < 0 { throw n.error("must be 0 or more") }
-        }
-        if let v = try f.optional("equalize_histogram", { try $0.bool() }) { equalizeHistogram = v }
+        try f.read("detector", into: &detector) { try $0.choice(["haar"]) }
+        try f.read("cascade", into: &cascade) { resolvePath(try $0.string(), relativeTo: base) }
+        try f.read("min_face_size", into: &minFaceSize) { try $0.int(atLeast: 8) }
+        try f.read("scale_factor", into: &scaleFactor) { try $0.double(above: 1.0, atMost: 2.0) }
+        try f.read("min_neighbors", into: &minNeighbors) { try $0.int(atLeast: 0) }
+        try f.read("equalize_histogram", into: &equalizeHistogram) { try $0.bool() }
         try f.finish()
     }
 }
@@ -142,14 +130,8 @@ extension TrackingConfiguration {
     init(_ node: ConfigNode) throws {
         self.init()
         let f = try node.fields()
-        if let n = f.optional("iou_threshold") {
-            iouThreshold = try n.double()
-            if !(0...1).contains(iouThreshold) { throw n.error("must be between 0 and 1") }
-        }
-        if let n = f.optional("max_missed_frames") {
-            maxMissedFrames = try n.int()
-            if maxMissedFrames < 0 { throw n.error("must be 0 or more") }
-        }
+        try f.read("iou_threshold", into: &iouThreshold) { try $0.double(atLeast: 0, atMost: 1) }
+        try f.read("max_missed_frames", into: &maxMissedFrames) { try $0.int(atLeast: 0) }
         try f.finish()
     }
 }
@@ -158,14 +140,8 @@ extension StorageConfiguration {
     init(_ node: ConfigNode) throws {
         self.init()
         let f = try node.fields()
-        if let n = f.optional("batch_size") {
-            batchSize = try n.int()
-            if batchSize < 1 { throw n.error("must be 1 or more") }
-        }
-        if let n = f.optional("flush_interval") {
-            flushInterval = try n.double()
-            if flushInterval <= 0 { throw n.error("must be above 0 seconds") }
-        }
+        try f.read("batch_size", into: &batchSize) { try $0.int(atLeast: 1) }
+        try f.read("flush_interval", into: &flushInterval) { try $0.double(above: 0) }
         try f.finish()
     }
 }

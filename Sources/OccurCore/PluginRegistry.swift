@@ -82,43 +82,37 @@ extension PluginSettings {
     init(id: String, _ node: ConfigNode) throws {
         self.init(id: id)
         let f = try node.fields()
-        if let v = try f.optional("enabled", { try $0.bool() }) { enabled = v }
-        if let v = try f.optional("library", { try $0.string() }) { library = v }
-        if let n = f.optional("cooldown") {
-            cooldown = try n.double()
-            if cooldown < 0 { throw n.error("must be 0 or more seconds") }
-        }
-        if let v = try f.optional("cooldown_scope", { try $0.choice(CooldownScope.allCases.map(\.rawValue)) }) {
-            cooldownScope = CooldownScope(rawValue: v)!
+        try f.read("enabled", into: &enabled) { try $0.bool() }
+        try f.read("library", into: &library) { try $0.string() }
+        try f.read("cooldown", into: &cooldown) { try $0.double(atLeast: 0) }
+        try f.read("cooldown_scope", into: &cooldownScope) {
+            CooldownScope(rawValue: try $0.choice(CooldownScope.allCases.map(\.rawValue)))!
         }
         if let queue = f.optional("queue") {
             let q = try queue.fields()
-            if let n = q.optional("capacity") {
-                queueCapacity = try n.int()
-                if queueCapacity < 1 || queueCapacity > 1_000_000 { throw n.error("must be between 1 and 1000000") }
-            }
-            if let v = try q.optional("overflow", { try $0.choice(OverflowPolicy.allCases.map(\.rawValue)) }) {
-                overflow = OverflowPolicy(rawValue: v)!
+            try q.read("capacity", into: &queueCapacity) { try $0.int(atLeast: 1, atMost: 1_000_000) }
+            try q.read("overflow", into: &overflow) {
+                OverflowPolicy(rawValue: try $0.choice(OverflowPolicy.allCases.map(\.rawValue)))!
             }
             try q.finish()
         }
-        if let n = f.optional("events") {
-            var kinds = Set<EventKind>()
-            for item in try n.list() {
+        try f.read("events", into: &events) { node in
+            Set(try node.list().map { item in
                 let name = try item.string()
                 guard let kind = EventKind(name: name) else {
-                    throw item.error("unknown event kind '\(name)' (known: \(EventKind.allCases.map(\.name).joined(separator: ", ")))")
+                    let known = EventKind.allCases.map(\.name).joined(separator: ", ")
+                    throw item.error("unknown event kind '\(name)' (known: \(known))")
                 }
-                kinds.insert(kind)
-            }
-            events = kinds
+                return kind
+            })
         }
         if let n = f.optional("cameras") { cameras = Set(try n.stringList()) }
-        if let v = try f.optional("isolation", { try $0.choice(["in_process"]) }) { isolation = v }
-        if let n = f.optional("config") {
-            guard case .mapping = n.node else { throw n.error("expected a mapping") }
-            let data = try JSONSerialization.data(withJSONObject: try n.jsonValue(), options: [.sortedKeys, .withoutEscapingSlashes])
-            configJSON = String(decoding: data, as: UTF8.self)
+        try f.read("isolation", into: &isolation) { try $0.choice(["in_process"]) }
+        try f.read("config", into: &configJSON) { node in
+            guard case .mapping = node.node else { throw node.error("expected a mapping") }
+            let data = try JSONSerialization.data(withJSONObject: try node.jsonValue(),
+                                                  options: [.sortedKeys, .withoutEscapingSlashes])
+            return String(decoding: data, as: UTF8.self)
         }
         try f.finish()
     }

@@ -123,4 +123,12 @@ import OccurTestSupport
         let unconfigured = statuses.filter { $0.state == .notConfigured }.map { ($0.path as NSString).lastPathComponent }
         #expect(unconfigured == ["libFixtureNoEntry.so"])
     }
+
+    @Test(arguments: ["Sample", "FixtureOK", "FixtureThrower"])
+    func pluginsExportOnlyTheEntrySymbol(name: String) throws {
+        let nm = try runProcess("/usr/bin/nm", ["-D", "--defined-only", Fixtures.plugin(name)])
+        #expect(nm.status == 0, "nm: \(nm.stderr)")
+        let symbols = nm.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
+        #expect(symbols == ["occur_plugin_entry"])
+    }
 }
