@@ -20,7 +20,7 @@ func cPlugin(_ name: String, path: String, dependencies: [Target.Dependency] = [
             cSettings: pluginC, linkerSettings: pluginLink)
 }
 
-let fixturePlugins = ["FixtureOK", "FixtureNoop", "FixtureWrongMajor", "FixtureNewerMinor",
+let fixturePlugins = ["FixtureOK", "FixtureNoop", "FixtureWrongMajor", "FixtureNewerMinor", "FixtureEntryRefuses",
                       "FixtureNoEntry", "FixtureSmallStruct"]
 
 let package = Package(

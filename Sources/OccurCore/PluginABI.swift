@@ -239,7 +239,7 @@ final class PluginInstance: @unchecked Sendable {
     private var instance: UnsafeMutableRawPointer?
     private var destroyed = false
 
-    init(library: PluginLibrary, configJSON: String, context: PluginHostContext) throws(PluginLoadError) {
+    init(library: PluginLibrary, context: PluginHostContext) {
         self.library = library
         self.context = context
         hostAPI = .allocate(capacity: 1)
@@ -248,9 +248,15 @@ final class PluginInstance: @unchecked Sendable {
             abi_major: hostABIMajor, abi_minor: hostABIMinor,
             context: OpaquePointer(Unmanaged.passRetained(context).toOpaque()),
             log: hostLog, emit: hostEmit, monotonic_ns: hostMonotonic))
+    }
+
+    /// Calls the plugin's create, once, on the worker thread. On failure nothing else
+    /// of the plugin is ever called and the host API table is freed.
+    func create(configJSON: String) throws(PluginLoadError) {
         var out: UnsafeMutableRawPointer?
         let status = configJSON.withCString { library.create(hostAPI, $0, &out) }
         guard status == OCCUR_OK else {
+            destroyed = true
             releaseHostAPI()
             throw .createFailed(path: library.path, status: status)
         }

@@ -35,8 +35,9 @@ public final class PluginWorker: Sendable {
     /// Set when the worker thread has destroyed the instance and ended.
     private let completion = Completion()
 
-    /// Creates the plugin instance (its `create` runs on the calling thread) and starts
-    /// the worker thread.
+    /// Starts the worker thread, which calls the plugin's `create` and then delivers events.
+    /// Returns once `create` has returned (so plugin code never runs on the caller's thread,
+    /// which may belong to Swift's cooperative pool); throws when it failed.
     init(library: PluginLibrary, settings: PluginSettings, logger: Logger,
          onEmit: @escaping @Sendable (PluginResult, Event?) -> Void) throws(PluginLoadError) {
         self.settings = settings
@@ -45,14 +46,28 @@ public final class PluginWorker: Sendable {
         logger[metadataKey: "plugin.id"] = "\(settings.id)"
         self.logger = logger
         let context = PluginHostContext(pluginID: settings.id, logger: logger, onEmit: onEmit)
-        instance = try PluginInstance(library: library, configJSON: settings.configJSON, context: context)
+        instance = PluginInstance(library: library, context: context)
         queue = EventQueue(capacity: settings.queueCapacity, policy: settings.overflow)
         gate = CooldownGate(cooldown: settings.cooldown, scope: settings.cooldownScope)
         let allowed = settings.events.reduce(UInt32(0)) { $0 | $1.rawValue }
         kindMask = allowed & library.wantedEvents.reduce(UInt32(0)) { $0 | $1.rawValue }
-        let thread = Thread { [self] in run() }
+        let created = Completion()
+        let failure = Mutex<PluginLoadError?>(nil)
+        let thread = Thread { [self] in
+            do throws(PluginLoadError) {
+                try instance.create(configJSON: settings.configJSON)
+            } catch {
+                failure.withLock { $0 = error }
+                created.complete()
+                return
+            }
+            created.complete()
+            run()
+        }
         thread.name = "plugin.\(settings.id)"
         thread.start()
+        created.waitBlocking()
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 
     public var id: String { settings.id }

@@ -32,6 +32,14 @@ import OccurTestSupport
         }
     }
 
+    @Test func refusesWhenTheEntryDeclinesTheHost() {
+        #expect(throws: PluginLoadError.entryRefused(path: Fixtures.plugin("FixtureEntryRefuses"))) {
+            try PluginLibrary.load(path: Fixtures.plugin("FixtureEntryRefuses"), expectedID: "entry_refuses")
+        }
+        let message = "\(PluginLoadError.entryRefused(path: "/p/libx.so"))"
+        #expect(message == "/p/libx.so: occur_plugin_entry returned NULL for host ABI 1.0 (the plugin refuses this host)")
+    }
+
     @Test func refusesATooSmallDescriptor() throws {
         let error = #expect(throws: PluginLoadError.self) {
             try PluginLibrary.load(path: Fixtures.plugin("FixtureSmallStruct"), expectedID: "small_struct")

@@ -21,9 +21,9 @@
  *  - Errors. Every call returns an occur_status; details go through host->log.
  *    Nothing may unwind across the boundary: C++ plugins catch every exception,
  *    Swift plugins (@_cdecl) catch every error, and only C types cross.
- *  - Threads. on_event is called serially per instance, from that plugin's own worker
- *    thread (never the capture thread, never Swift's cooperative pool). create and
- *    destroy never overlap another call on the same instance. Different plugins, and
+ *  - Threads. create, every on_event and destroy of an instance are called serially from
+ *    that plugin's own worker thread (never the capture thread, never Swift's
+ *    cooperative pool), so they never overlap. Different plugins, and
  *    different instances, run in parallel: a plugin MUST NOT keep global mutable
  *    state shared between instances without its own locking.
  *  - Libraries are loaded with RTLD_NOW | RTLD_LOCAL and never unloaded.
@@ -220,7 +220,8 @@ typedef struct occur_plugin_descriptor {
      * plugin's `config:` from plugins.yaml as a JSON object ("{}" when absent), BORROWED
      * for this call. On OCCUR_OK, *out_instance is the plugin's state (may be NULL).
      * On failure the host logs it, never calls on_event/destroy, and runs on without
-     * the plugin. Called once, from a host thread, before any on_event. */
+     * the plugin. Called once, on the plugin's own worker thread (the one that will call
+     * on_event and destroy), before any on_event. */
     occur_status (*create)(const occur_host_api *host, const char *config_json,
                            void **out_instance);
 
@@ -230,8 +231,8 @@ typedef struct occur_plugin_descriptor {
      * plugin: its queue fills and drops by its overflow policy. */
     occur_status (*on_event)(void *instance, const occur_event *event);
 
-    /* Frees the instance. Called once, after the last on_event has returned, at
-     * shutdown. MUST NOT call host functions after returning. */
+    /* Frees the instance. Called once, on the worker thread, after the last on_event has
+     * returned, at shutdown. MUST NOT call host functions after returning. */
     void (*destroy)(void *instance);
 } occur_plugin_descriptor;
 
