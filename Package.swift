@@ -4,7 +4,7 @@ import PackageDescription
 // OpenCV 4.6 from Debian's libopencv-dev. We link only the modules we use: the lean link
 // starts faster and smaller than pkg-config's sixty libraries (see DESIGN.md).
 let openCVInclude: [CXXSetting] = [.unsafeFlags(["-I/usr/include/opencv4"])]
-let openCVLink: [LinkerSetting] = ["core", "imgproc", "imgcodecs", "videoio", "objdetect"]
+let openCVLink: [LinkerSetting] = ["core", "imgproc", "imgcodecs", "videoio", "objdetect", "dnn"]
     .map { .linkedLibrary("opencv_\($0)") }
 
 // Plugins export exactly one symbol, occur_plugin_entry: hidden visibility for the

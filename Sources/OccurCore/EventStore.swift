@@ -22,7 +22,8 @@ public struct StoredEvent: Sendable, Equatable, Codable {
 /// The event log: SQLite through GRDB, WAL mode, versioned migrations.
 public final class EventStore: Sendable {
     public let path: String
-    private let pool: DatabasePool
+    /// Shared with the FaceGallery, which keeps its tables in the same database.
+    let pool: DatabasePool
 
     /// Opens (creating when needed) the database at `path` and migrates it.
     public init(path: String, readOnly: Bool = false) throws {
@@ -60,6 +61,25 @@ public final class EventStore: Sendable {
                 CREATE INDEX events_time ON events(time_ms);
                 CREATE INDEX events_kind ON events(kind, time_ms);
                 CREATE INDEX events_camera ON events(camera, time_ms);
+                """)
+        }
+        migrator.registerMigration("v2 gallery") { db in
+            try db.execute(sql: """
+                CREATE TABLE identities (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL UNIQUE,
+                    created_ms INTEGER NOT NULL
+                );
+                CREATE TABLE embeddings (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+                    model TEXT NOT NULL,
+                    dimension INTEGER NOT NULL,
+                    vector BLOB NOT NULL,
+                    source TEXT,
+                    created_ms INTEGER NOT NULL
+                );
+                CREATE INDEX embeddings_model ON embeddings(model, identity_id);
                 """)
         }
         return migrator

@@ -28,7 +28,14 @@ public struct FaceTracker: Sendable {
         self.configuration = configuration
     }
 
-    public mutating func update(detections: [Box], scores: [Double]? = nil, at nanos: Int64) -> Update {
+    /// Boxes only (score 1, no landmarks).
+    public mutating func update(detections: [Box], at nanos: Int64) -> Update {
+        update(detections.map { Face(box: $0) }, at: nanos)
+    }
+
+    /// Assigns a track id to each detected face (landmarks and score are kept).
+    public mutating func update(_ detected: [Face], at nanos: Int64) -> Update {
+        let detections = detected.map(\.box)
         var update = Update()
         var unmatchedTracks = Set(tracks.indices)
         var assignment = [Int?](repeating: nil, count: detections.count)
@@ -61,17 +68,18 @@ public struct FaceTracker: Sendable {
         }
 
         for (d, box) in detections.enumerated() {
-            let score = scores?[d] ?? 1
+            var face = detected[d]
             if let t = assignment[d] {
                 tracks[t].box = box
                 tracks[t].lastSeenNanos = nanos
                 tracks[t].missedFrames = 0
-                update.faces.append(Face(trackID: tracks[t].id, box: box, score: score))
+                face.trackID = tracks[t].id
+                update.faces.append(face)
             } else {
                 let track = Track(id: nextID, box: box, firstSeenNanos: nanos, lastSeenNanos: nanos, missedFrames: 0)
                 nextID += 1
                 tracks.append(track)
-                let face = Face(trackID: track.id, box: box, score: score)
+                face.trackID = track.id
                 update.faces.append(face)
                 update.appeared.append(face)
             }

@@ -15,6 +15,7 @@ public final class HostRuntime: Sendable {
     public let dispatcher: Dispatcher
     public let pluginStatuses: [PluginStatus]
     public let cameras: [CameraPipeline]
+    public let gallery: FaceGallery
     private let logger: Logger
 
     /// Opens the event log and loads the enabled plugins. `onWritten` sees each stored batch.
@@ -24,6 +25,7 @@ public final class HostRuntime: Sendable {
         self.registry = registry
         self.logger = logger
         store = try EventStore(path: configuration.databasePath)
+        gallery = try FaceGallery(store: store)
         writer = EventWriter(store: store, configuration: configuration.storage, logger: logger, onWritten: onWritten)
         let bus = EventBus(writer: writer)
         self.bus = bus
@@ -33,9 +35,9 @@ public final class HostRuntime: Sendable {
         pluginStatuses = statuses
         dispatcher = Dispatcher(workers: workers)
         bus.attach(dispatcher)
+        let gallery = self.gallery
         cameras = configuration.cameras.map {
-            CameraPipeline(configuration: $0, detection: configuration.detection, tracking: configuration.tracking,
-                           bus: bus, logger: logger)
+            CameraPipeline(configuration: $0, host: configuration, gallery: gallery, bus: bus, logger: logger)
         }
     }
 

@@ -8,7 +8,7 @@ public struct VisionError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-private func withErrorBuffer<T>(_ body: (UnsafeMutablePointer<CChar>, Int) -> T?) throws -> T {
+func withErrorBuffer<T>(_ body: (UnsafeMutablePointer<CChar>, Int) -> T?) throws -> T {
     var buffer = [CChar](repeating: 0, count: 512)
     let result = buffer.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
     guard let result else { throw VisionError(message: String(cString: buffer)) }
@@ -58,6 +58,18 @@ public final class Frame: @unchecked Sendable {
                                      Int32(region.width), Int32(region.height), Int32(x), Int32(y))!)
     }
 
+    /// A new frame holding `region` of this one (clipped); nil when the region is outside.
+    public func cropped(to region: Box) -> Frame? {
+        ov_frame_crop(handle, Int32(region.x.rounded()), Int32(region.y.rounded()),
+                      Int32(region.width.rounded()), Int32(region.height.rounded())).map(Frame.init)
+    }
+
+    /// Variance of the Laplacian over `region`: higher is sharper.
+    public func sharpness(in region: Box) -> Double {
+        ov_frame_sharpness(handle, Int32(region.x.rounded()), Int32(region.y.rounded()),
+                           Int32(region.width.rounded()), Int32(region.height.rounded()))
+    }
+
     public func write(to path: String) throws {
         _ = try withErrorBuffer { ov_image_write(path, handle, $0, $1) == 0 ? true : nil }
     }
@@ -102,29 +114,4 @@ public final class VideoWriter {
     public func write(_ frame: Frame) { ov_writer_write(handle, frame.handle) }
 
     deinit { ov_writer_close(handle) }
-}
-
-/// OpenCV's Haar cascade face detector. One per camera thread (not thread-safe).
-public final class HaarFaceDetector {
-    private let handle: OpaquePointer
-    private let params: ov_haar_params
-
-    public init(configuration c: DetectionConfiguration) throws {
-        handle = try withErrorBuffer { ov_haar_create(c.cascade, $0, $1) }
-        params = ov_haar_params(scale_factor: c.scaleFactor, min_neighbors: Int32(c.minNeighbors),
-                                min_size: Int32(c.minFaceSize), equalize: c.equalizeHistogram ? 1 : 0)
-    }
-
-    deinit { ov_haar_release(handle) }
-
-    public func detect(in frame: Frame) -> [Box] {
-        var rects = [ov_rect](repeating: ov_rect(), count: 64)
-        let found = rects.withUnsafeMutableBufferPointer {
-            ov_haar_detect(handle, frame.handle, params, $0.baseAddress, Int32($0.count))
-        }
-        guard found > 0 else { return [] }
-        return rects.prefix(Int(min(found, 64))).map {
-            Box(x: Double($0.x), y: Double($0.y), width: Double($0.width), height: Double($0.height))
-        }
-    }
 }

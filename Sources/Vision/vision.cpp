@@ -25,8 +25,10 @@ void setError(char *error, size_t size, const std::string &message) {
 
 struct ov_frame {
     cv::Mat mat;
-    explicit ov_frame(cv::Mat m) : mat(std::move(m)) { buffersAllocated.fetch_add(1, std::memory_order_relaxed); }
+    explicit ov_frame(cv::Mat m);
 };
+
+ov_frame::ov_frame(cv::Mat m) : mat(std::move(m)) { buffersAllocated.fetch_add(1, std::memory_order_relaxed); }
 
 struct ov_capture {
     cv::VideoCapture capture;
@@ -222,5 +224,31 @@ int32_t ov_haar_detect(ov_haar *h, const ov_frame *frame, ov_haar_params p, ov_r
 }
 
 void ov_haar_release(ov_haar *h) { delete h; }
+
+ov_frame *ov_frame_crop(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h) {
+    try {
+        cv::Rect r = cv::Rect(x, y, w, h) & cv::Rect(0, 0, src->mat.cols, src->mat.rows);
+        if (r.empty()) return nullptr;
+        return new ov_frame(src->mat(r).clone());
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+double ov_frame_sharpness(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h) {
+    try {
+        cv::Rect r = cv::Rect(x, y, w, h) & cv::Rect(0, 0, src->mat.cols, src->mat.rows);
+        if (r.empty()) return 0;
+        cv::Mat gray, lap;
+        if (src->mat.channels() == 1) gray = src->mat(r);
+        else cv::cvtColor(src->mat(r), gray, cv::COLOR_BGR2GRAY);
+        cv::Laplacian(gray, lap, CV_64F);
+        cv::Scalar mean, stddev;
+        cv::meanStdDev(lap, mean, stddev);
+        return stddev[0] * stddev[0];
+    } catch (...) {
+        return 0;
+    }
+}
 
 }  // extern "C"

@@ -11,7 +11,7 @@ import OccurTestSupport
         detection.cascade = Fixtures.haarCascade
         detection.minFaceSize = 100
         let detector = try HaarFaceDetector(configuration: detection)
-        let faces = detector.detect(in: photo)
+        let faces = detector.detect(in: photo).map(\.box)
         try #require(faces.count == 1)
         let face = faces[0]
         let crop = Box(x: face.x - 40, y: face.y - 40, width: face.width + 80, height: face.height + 80)
@@ -21,7 +21,7 @@ import OccurTestSupport
         var appeared = 0
         for step in 0..<30 {
             let frame = background.pasting(photo, region: crop, atX: 10 + step * 12, y: 20 + step * 3)
-            let update = tracker.update(detections: detector.detect(in: frame), at: Int64(step) * 40_000_000)
+            let update = tracker.update(detector.detect(in: frame), at: Int64(step) * 40_000_000)
             trackIDs.formUnion(update.faces.map(\.trackID))
             appeared += update.appeared.count
             #expect(update.left.isEmpty)

@@ -96,6 +96,38 @@ int32_t ov_haar_detect(ov_haar *haar, const ov_frame *frame, ov_haar_params para
                        ov_rect *out, int32_t capacity);
 void ov_haar_release(ov_haar *haar);
 
+/* ---- Faces with landmarks (DNN detectors) and embeddings ------------------------- */
+
+typedef struct ov_face {
+    float x, y, width, height;  /* box in frame pixels */
+    float score;                /* 0..1 */
+    int32_t landmark_count;     /* 0 or 5: right eye, left eye, nose, right/left mouth corner */
+    float landmarks[10];        /* x0, y0, x1, y1, ... in frame pixels */
+} ov_face;
+
+/* YuNet (2023mar heads, decoded here; OpenCV 4.6's FaceDetectorYN expects the older
+ * layout). The frame is scaled so its longer side is `input_size` (0 = as is) and padded
+ * to a multiple of 32. */
+typedef struct ov_yunet ov_yunet;
+ov_yunet *ov_yunet_create(const char *model_path, int32_t input_size, float score_threshold,
+                          float nms_threshold, char *error, size_t error_size);
+/* Writes up to `capacity` faces, best first; returns how many were found, or -1. */
+int32_t ov_yunet_detect(ov_yunet *yunet, const ov_frame *frame, ov_face *out, int32_t capacity);
+void ov_yunet_release(ov_yunet *yunet);
+
+/* SFace recogniser: aligns the face by its 5 landmarks (alignCrop) and writes a
+ * 128-float feature. Returns the dimension written, or -1 (no landmarks, error). */
+typedef struct ov_sface ov_sface;
+ov_sface *ov_sface_create(const char *model_path, char *error, size_t error_size);
+int32_t ov_sface_embed(ov_sface *sface, const ov_frame *frame, const ov_face *face, float *out,
+                       int32_t capacity);
+void ov_sface_release(ov_sface *sface);
+
+/* A new frame: the region (x, y, w, h) of `src`, clipped to the frame (NULL when empty). */
+ov_frame *ov_frame_crop(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h);
+/* Variance of the Laplacian of the region: a sharpness score (higher = sharper). */
+double ov_frame_sharpness(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import OccurCore
+
+extension Occur {
+    struct Faces: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Manage the gallery of enrolled people.",
+            subcommands: [Enroll.self, List.self, Remove.self])
+    }
+
+    struct Recognize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print every face in each image with its identity and distance, or unknown.")
+
+        @OptionGroup var options: HostOptions
+        @Argument(help: "Image files.") var images: [String]
+
+        func run() throws {
+            let (host, store) = try options.openStore()
+            let faces = try options.stillImageFaces(host: host, store: store)
+            for path in images {
+                let results: [(face: Face, recognition: Recognition?)]
+                do { results = try faces.recognize(imageAt: path) } catch {
+                    print("\(path): unreadable (\(error))")
+                    continue
+                }
+                print("\(path): \(results.count) face\(results.count == 1 ? "" : "s")")
+                for (i, result) in results.enumerated() {
+                    let b = result.face.box
+                    var line = "  face \(i + 1)  box=\(Int(b.x)),\(Int(b.y)),\(Int(b.width))x\(Int(b.height))  "
+                    if let r = result.recognition {
+                        let d = r.distance.isFinite ? String(format: "%.3f", r.distance) : "-"
+                        line += r.identity.map { "\($0)  distance=\(d)" } ?? "unknown  (nearest distance=\(d))"
+                    } else {
+                        line += "not recognisable (no landmarks)"
+                    }
+                    print(line)
+                }
+            }
+        }
+    }
+}
+
+/// --config for commands that only need occur.yaml.
+struct HostOptions: ParsableArguments {
+    @Option(name: .long, help: "Host settings file.")
+    var config = "occur.yaml"
+
+    func loadHost() throws -> HostConfiguration {
+        do { return try HostConfiguration.load(contentsOf: config) } catch let error as ConfigError {
+            throw CleanExit.message("error: \(error)", code: 2)
+        }
+    }
+
+    func openStore() throws -> (HostConfiguration, EventStore) {
+        let host = try loadHost()
+        do { return (host, try EventStore(path: host.databasePath)) } catch {
+            throw CleanExit.message("error: \(error)", code: 1)
+        }
+    }
+
+    func stillImageFaces(host: HostConfiguration, store: EventStore) throws -> StillImageFaces {
+        let logger = bootstrapLogging(level: "warning")
+        do {
+            return try StillImageFaces(configuration: host, gallery: FaceGallery(store: store), logger: logger)
+        } catch {
+            throw CleanExit.message("error: \(error)", code: 1)
+        }
+    }
+}
+
+extension Occur.Faces {
+    struct Enroll: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Enrol a person from images that each show exactly one face.",
+            discussion: "Images with no face or several faces are reported and skipped. Exit 1 when no image was enrolled.")
+
+        @OptionGroup var options: HostOptions
+        @Argument(help: "The person's name.") var name: String
+        @Argument(help: "Image files.") var images: [String]
+
+        func run() throws {
+            if let problem = validatePersonName(name) {
+                throw CleanExit.message("error: '\(name)': \(problem)", code: 2)
+            }
+            let (host, store) = try options.openStore()
+            let outcomes = try options.stillImageFaces(host: host, store: store).enroll(name: name, images: images)
+            outcomes.forEach { print($0.message) }
+            let count = outcomes.filter(\.enrolled).count
+            print("\(name): \(count) of \(images.count) images enrolled")
+            if count == 0 { throw ExitCode(1) }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List enrolled people and their embeddings per model.")
+
+        @OptionGroup var options: HostOptions
+
+        func run() throws {
+            let (_, store) = try options.openStore()
+            let people = try FaceGallery(store: store).identities()
+            if people.isEmpty { print("nobody enrolled") }
+            for person in people {
+                let models = person.embeddings.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
+                print("\(person.name)  \(models.isEmpty ? "no embeddings" : models.joined(separator: ", "))")
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a person and all their embeddings.")
+
+        @OptionGroup var options: HostOptions
+        @Argument(help: "The person's name.") var name: String
+
+        func run() throws {
+            let (_, store) = try options.openStore()
+            guard try FaceGallery(store: store).remove(name: name) else {
+                throw CleanExit.message("error: nobody called '\(name)' is enrolled", code: 1)
+            }
+            print("\(name): removed")
+        }
+    }
+}

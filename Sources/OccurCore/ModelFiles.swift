@@ -1,0 +1,39 @@
+import Foundation
+
+/// The model files scripts/models prepares (from Debian and PyPI packages only; nothing is
+/// downloaded at run time).
+public struct ModelFiles: Sendable {
+    public enum Model: String, CaseIterable, Sendable {
+        case yunet = "face_detection_yunet_2023mar.onnx"
+        case sface = "face_recognition_sface_2021dec.onnx"
+    }
+
+    /// Default `~/.cache/occur/models`, or `$OCCUR_MODELS`.
+    public static var defaultDirectory: String {
+        ProcessInfo.processInfo.environment["OCCUR_MODELS"]
+            ?? (NSHomeDirectory() + "/.cache/occur/models")
+    }
+
+    public let directory: String
+
+    public init(directory: String = ModelFiles.defaultDirectory) {
+        self.directory = directory
+    }
+
+    public func path(_ model: Model) -> String { (directory as NSString).appendingPathComponent(model.rawValue) }
+
+    public func has(_ model: Model) -> Bool { FileManager.default.fileExists(atPath: path(model)) }
+
+    /// The model's path, or an error naming the command that prepares it.
+    public func require(_ model: Model) throws -> String {
+        guard has(model) else { throw MissingModelError(file: path(model)) }
+        return path(model)
+    }
+}
+
+public struct MissingModelError: Error, CustomStringConvertible, Sendable {
+    public var file: String
+    public var description: String {
+        "model file \(file) is missing: run scripts/models (or scripts/setup) to prepare it"
+    }
+}
