@@ -115,8 +115,15 @@ public struct ConfigNode {
         try list().map { try $0.string() }
     }
 
-    /// The entries of a mapping in file order.
+    /// True for an empty value (`key:` with nothing after it, `~` or `null`).
+    public var isNull: Bool {
+        if case let .scalar(s) = node { return s.style == .plain && node.null != nil }
+        return false
+    }
+
+    /// The entries of a mapping in file order (none for an empty value).
     public func entries() throws -> [(key: String, value: ConfigNode)] {
+        if isNull { return [] }
         guard case let .mapping(mapping) = node else { throw error("expected a mapping, got \(describeKind)") }
         return try mapping.map { pair in
             guard let key = pair.key.string else {

@@ -88,6 +88,35 @@ import OccurTestSupport
         #expect(Set(received.map(\.camera)) == ["video", "stills"])
     }
 
+    @Test func enrolThenRunNamesTheEnrolledPersonAndNotTheStranger() throws {
+        let stills = Fixtures.temporaryDirectory("stills")
+        for image in ["biden.jpg", "obama2.jpg", "obama3.jpg"] {  // sorted: biden is frame 0
+            try FileManager.default.copyItem(atPath: Fixtures.faceImage(image), toPath: "\(stills)/\(image)")
+        }
+        let setup = try Setup(cameras: "  door: { source: \(stills) }\n", plugins: "")
+        let enrol = try setup.occur(["faces", "enroll", "obama", Fixtures.faceImage("obama.jpg")])
+        #expect(enrol.status == 0, "\(enrol.stderr)")
+        #expect(enrol.stdout.contains("obama: 1 of 1 images enrolled"))
+        #expect(try setup.occur(["faces", "list"]).stdout.contains("obama  1 sface-2021dec"))
+        let run = try setup.occur(["run"])
+        #expect(run.status == 0, "\(run.stderr)")
+        var query = EventStore.Query()
+        query.limit = 1000
+        let events = try EventStore(path: setup.database, readOnly: true).events(query)
+        let recognized = events.filter { $0.kind == "face_recognized" }
+        let unknown = events.filter { $0.kind == "face_unknown" }
+        #expect(recognized.count == 2 && recognized.allSatisfy { $0.identity == "obama" })
+        #expect(Set(recognized.compactMap(\.frameIndex)) == [1, 2])
+        #expect(unknown.count == 1 && unknown.first?.frameIndex == 0 && unknown.first?.identity == nil)
+        #expect(!events.contains { $0.frameIndex == 0 && $0.identity == "obama" })
+        #expect(run.stdout.contains("face_recognized  track="))
+        let recognize = try setup.occur(["recognize", "\(stills)/biden.jpg", "\(stills)/obama3.jpg"])
+        #expect(recognize.stdout.contains("unknown  (nearest distance="))
+        #expect(recognize.stdout.contains("obama  distance=0."))
+        #expect(try setup.occur(["faces", "remove", "obama"]).status == 0)
+        #expect(try setup.occur(["faces", "list"]).stdout.contains("nobody enrolled"))
+    }
+
     @Test(arguments: [SIGTERM, SIGINT])
     func aShutdownSignalDrainsFlushesAndExitsZero(signal: Int32) throws {
         let setup = try Setup(cameras: """
