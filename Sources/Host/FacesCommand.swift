@@ -6,7 +6,7 @@ extension Occur {
     struct Faces: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Manage the gallery of enrolled people.",
-            subcommands: [Enroll.self, List.self, Remove.self])
+            subcommands: [Enroll.self, List.self, Remove.self, Name.self])
     }
 
     struct Recognize: ParsableCommand {
@@ -100,11 +100,14 @@ extension Occur.Faces {
 
         func run() throws {
             let (_, store) = try options.openStore()
-            let people = try FaceGallery(store: store).identities()
+            let gallery = try FaceGallery(store: store)
+            let people = try gallery.identities(kind: .person)
             if people.isEmpty { print("nobody enrolled") }
-            for person in people {
-                let models = person.embeddings.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
-                print("\(person.name)  \(models.isEmpty ? "no embeddings" : models.joined(separator: ", "))")
+            for identity in people + (try gallery.identities(kind: .unknown)) {
+                let models = identity.embeddings.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
+                var line = "\(identity.name)  \(models.isEmpty ? "no embeddings" : models.joined(separator: ", "))"
+                if identity.kind == .unknown { line += "  (unknown: `occur faces name \(identity.name) NAME`)" }
+                print(line)
             }
         }
     }
@@ -116,11 +119,31 @@ extension Occur.Faces {
         @Argument(help: "The person's name.") var name: String
 
         func run() throws {
-            let (_, store) = try options.openStore()
-            guard try FaceGallery(store: store).remove(name: name) else {
+            let (host, store) = try options.openStore()
+            guard try FaceGallery(store: store).remove(name: name, dataDir: host.dataDir) else {
                 throw CleanExit.message("error: nobody called '\(name)' is enrolled", code: 1)
             }
             print("\(name): removed")
+        }
+    }
+
+    struct Name: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Name an unknown face: unknown-N joins the gallery (or the named person) and is recognised from now on.")
+
+        @OptionGroup var options: HostOptions
+        @Argument(help: "The unknown face, e.g. unknown-3.") var unknown: String
+        @Argument(help: "The person's name.") var name: String
+
+        func run() throws {
+            if let problem = validatePersonName(name) {
+                throw CleanExit.message("error: '\(name)': \(problem)", code: 2)
+            }
+            let (_, store) = try options.openStore()
+            do { try FaceGallery(store: store).promote(unknown: unknown, to: name) } catch {
+                throw CleanExit.message("error: \(error)", code: 1)
+            }
+            print("\(unknown) is now \(name)")
         }
     }
 }

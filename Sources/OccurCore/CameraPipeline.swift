@@ -10,6 +10,8 @@ public struct CameraCounters: Sendable, Equatable {
     public var tracksStarted: Int64 = 0
     /// Faces embedded and matched (once per track, plus rechecks).
     public var recognitions: Int64 = 0
+    /// Faces not matched because they were too small or blurred (quality gate).
+    public var facesBelowQuality: Int64 = 0
     public var reconnects: Int = 0
     public var unreadableImages: Int = 0
     public var ended = false
@@ -22,16 +24,18 @@ public final class CameraPipeline: Sendable {
     public let configuration: CameraConfiguration
     private let host: HostConfiguration
     private let gallery: FaceGallery?
+    private let snapshots: SnapshotStore?
     private let bus: EventBus
     private let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
     private let state = Mutex(CameraCounters())
 
     public init(configuration: CameraConfiguration, host: HostConfiguration, gallery: FaceGallery?,
-                bus: EventBus, logger: Logger) {
+                snapshots: SnapshotStore? = nil, bus: EventBus, logger: Logger) {
         self.configuration = configuration
         self.host = host
         self.gallery = gallery
+        self.snapshots = snapshots
         self.bus = bus
         var logger = logger
         logger[metadataKey: "camera.id"] = "\(configuration.id)"
@@ -48,10 +52,12 @@ public final class CameraPipeline: Sendable {
         defer { state.withLock { $0.ended = true } }
         let source: CameraSource
         let detector: FaceDetector
-        var recognizer: FaceRecognizer?
+        var recognition: TrackRecognition?
         do {
             detector = try makeFaceDetector(host.detection, models: ModelFiles(directory: host.modelsDir))
-            if let gallery { recognizer = try makeFaceRecognizer(host, gallery: gallery, logger: logger) }
+            if let gallery, let recognizer = try makeFaceRecognizer(host, gallery: gallery, logger: logger) {
+                recognition = TrackRecognition(recognizer: recognizer, configuration: host.recognition, logger: logger)
+            }
             source = try CameraSource(configuration: configuration, logger: logger) { [self] in
                 self.stopRequested.load(ordering: .relaxed)
             }
@@ -60,37 +66,27 @@ public final class CameraPipeline: Sendable {
             state.withLock { $0.error = "\(error)" }
             return
         }
-        logger.info("camera started: \(configuration.source) (\(source.kind))")
-        logger.info("detector \(host.detection.detector), recognition \(recognizer?.embedder.model ?? "off")")
+        logger.info("camera started: \(configuration.source) (\(source.kind)); detector \(host.detection.detector), recognition \(recognition?.recognizer.embedder.model ?? "off")")
         var tracker = FaceTracker(configuration: host.tracking)
-        var identities = TrackIdentities(recheckNanos: Int64(host.recognition.recheckSeconds * 1e9))
         let wantsFrames = bus.anyoneWants(.frame)
         var lastTimestamp: Int64 = 0
         while let input = source.next() {
-            if source.kind.isStill { endTracks(&tracker, &identities, at: input.timestampNanos) }
+            if source.kind.isStill { endTracks(&tracker, recognition, at: input.timestampNanos) }
             let detected = detector.detect(in: input.frame)
             var update = tracker.update(detected, at: input.timestampNanos)
             lastTimestamp = input.timestampNanos
             for face in update.appeared {
                 publish(.faceAppeared, face: face, input: input)
             }
-            var recognized = 0
-            for i in update.faces.indices {
-                let face = update.faces[i]
-                if let recognizer, identities.isDue(face.trackID, at: input.timestampNanos),
-                   let result = recognizer.recognize(face, in: input.frame) {
-                    recognized += 1
-                    let changed = identities.record(result, track: face.trackID, at: input.timestampNanos)
-                    identities.apply(to: &update.faces[i])
-                    if changed {
-                        publish(result.identity == nil ? .faceUnknown : .faceRecognized, face: update.faces[i], input: input,
-                                payload: recognitionPayload(result))
+            if let recognition {
+                for i in update.faces.indices {
+                    if let announcement = recognition.process(&update.faces[i], in: input.frame, at: input.timestampNanos) {
+                        publish(announcement.kind, face: update.faces[i], input: input, payload: announcement.payload,
+                                snapshot: true)
                     }
-                } else {
-                    identities.apply(to: &update.faces[i])
                 }
             }
-            publishLeft(update.left, identities: &identities, at: input.timestampNanos)
+            publishLeft(update.left, recognition, at: input.timestampNanos)
             if wantsFrames {
                 bus.publish(Event(kind: .frame, sequence: bus.nextSequence(), cameraID: configuration.id,
                                   timestampNanos: input.timestampNanos, frame: input.frame,
@@ -101,12 +97,13 @@ public final class CameraPipeline: Sendable {
                 $0.framesProcessed += 1
                 $0.facesDetected += Int64(detected.count)
                 $0.tracksStarted += Int64(update.appeared.count)
-                $0.recognitions += Int64(recognized)
+                $0.recognitions = Int64(recognition?.recognitions ?? 0)
+                $0.facesBelowQuality = Int64(recognition?.belowQuality ?? 0)
                 $0.reconnects = source.reconnects
                 $0.unreadableImages = source.unreadableImages
             }
         }
-        endTracks(&tracker, &identities, at: lastTimestamp)
+        endTracks(&tracker, recognition, at: lastTimestamp)
         state.withLock {
             $0.framesRead = source.framesRead
             $0.unreadableImages = source.unreadableImages
@@ -114,71 +111,31 @@ public final class CameraPipeline: Sendable {
         logger.info("camera finished: \(source.framesRead) frames read")
     }
 
-    private func publish(_ kind: EventKind, face: Face, input: SourceFrame, payload: String = "{}") {
-        bus.publish(Event(kind: kind, sequence: bus.nextSequence(), cameraID: configuration.id,
-                          timestampNanos: input.timestampNanos, frame: input.frame, frameIndex: input.index,
-                          faces: [face], payloadJSON: payload))
+    private func publish(_ kind: EventKind, face: Face, input: SourceFrame, payload: String = "{}",
+                         snapshot: Bool = false) {
+        let sequence = bus.nextSequence()
+        let wallTime = Date()
+        let paths = snapshot ? snapshots?.request(
+            frame: input.frame, face: face, label: face.identity ?? face.unknownID ?? "unknown", camera: configuration.id,
+            sequence: sequence, timestampNanos: input.timestampNanos, wallTime: wallTime) : nil
+        bus.publish(Event(kind: kind, sequence: sequence, cameraID: configuration.id,
+                          timestampNanos: input.timestampNanos, wallTime: wallTime, frame: input.frame,
+                          frameIndex: input.index, faces: [face], payloadJSON: payload, snapshot: paths))
     }
 
-    private func recognitionPayload(_ r: Recognition) -> String {
-        var object: [String: Any] = [:]
-        if r.distance.isFinite { object["distance"] = (r.distance * 10000).rounded() / 10000 }
-        if let second = r.secondDistance { object["second_distance"] = (second * 10000).rounded() / 10000 }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+    private func endTracks(_ tracker: inout FaceTracker, _ recognition: TrackRecognition?, at nanos: Int64) {
+        publishLeft(tracker.finish(), recognition, at: nanos)
     }
 
-    private func endTracks(_ tracker: inout FaceTracker, _ identities: inout TrackIdentities, at nanos: Int64) {
-        publishLeft(tracker.finish(), identities: &identities, at: nanos)
-    }
-
-    private func publishLeft(_ tracks: [FaceTracker.Track], identities: inout TrackIdentities, at nanos: Int64) {
+    private func publishLeft(_ tracks: [FaceTracker.Track], _ recognition: TrackRecognition?, at nanos: Int64) {
         for track in tracks {
             let dwell = Double(track.lastSeenNanos - track.firstSeenNanos) / 1e9
             var face = Face(trackID: track.id, box: track.box)
-            identities.apply(to: &face)
-            identities.forget(track.id)
+            recognition?.apply(to: &face)
+            recognition?.forget(track.id)
             bus.publish(Event(kind: .faceLeft, sequence: bus.nextSequence(), cameraID: configuration.id,
                               timestampNanos: nanos, faces: [face],
                               payloadJSON: "{\"dwell_seconds\": \(String(format: "%.3f", dwell))}"))
         }
     }
-}
-
-/// What recognition said about each live track, and when to ask again.
-struct TrackIdentities {
-    struct State {
-        var recognition: Recognition
-        var checkedAt: Int64
-    }
-
-    let recheckNanos: Int64
-    private(set) var states: [Int64: State] = [:]
-
-    init(recheckNanos: Int64) {
-        self.recheckNanos = recheckNanos
-    }
-
-    /// A new track, or one whose last answer is older than the recheck interval.
-    func isDue(_ track: Int64, at nanos: Int64) -> Bool {
-        guard let state = states[track] else { return true }
-        return nanos - state.checkedAt >= recheckNanos
-    }
-
-    /// Stores the answer; true when it is the track's first or names someone else.
-    mutating func record(_ recognition: Recognition, track: Int64, at nanos: Int64) -> Bool {
-        let previous = states[track]
-        states[track] = State(recognition: recognition, checkedAt: nanos)
-        return previous == nil || previous?.recognition.identity != recognition.identity
-    }
-
-    /// Copies the track's identity, distance and embedding onto the face.
-    func apply(to face: inout Face) {
-        guard let r = states[face.trackID]?.recognition else { return }
-        face.identity = r.identity
-        face.distance = r.distance.isFinite ? r.distance : nil
-        face.embedding = r.embedding
-    }
-
-    mutating func forget(_ track: Int64) { states[track] = nil }
 }

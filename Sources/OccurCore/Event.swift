@@ -60,6 +60,8 @@ public struct Face: Sendable, Equatable {
     public var identity: String? = nil
     public var distance: Double? = nil
     public var embedding: [Float]? = nil
+    /// For faces recognition could not name: the unknown cluster (`unknown-N`) they belong to.
+    public var unknownID: String? = nil
 
     public init(trackID: Int64 = -1, box: Box, score: Double = 1) {
         self.trackID = trackID
@@ -69,7 +71,7 @@ public struct Face: Sendable, Equatable {
 
     public static func == (a: Face, b: Face) -> Bool {
         a.trackID == b.trackID && a.box == b.box && a.score == b.score && a.identity == b.identity
-            && a.distance == b.distance && a.embedding == b.embedding
+            && a.distance == b.distance && a.embedding == b.embedding && a.unknownID == b.unknownID
             && a.landmarks.elementsEqual(b.landmarks, by: { $0.x == $1.x && $0.y == $1.y })
     }
 }
@@ -96,13 +98,16 @@ public final class Event: Sendable {
     public let resultTrackID: Int64?
     public let resultBox: Box?
     public let confidence: Double?
+    /// Face crop and annotated frame saved for this event, relative to the data directory.
+    public let snapshot: SnapshotStore.Paths?
 
     let cForm: CEventStorage
 
     public init(kind: EventKind, sequence: UInt64, cameraID: String, timestampNanos: Int64,
                 wallTime: Date = Date(), frame: Frame? = nil, frameIndex: Int64? = nil, faces: [Face] = [],
                 payloadJSON: String = "{}", sourcePlugin: String? = nil, resultKind: String? = nil,
-                resultTrackID: Int64? = nil, resultBox: Box? = nil, confidence: Double? = nil) {
+                resultTrackID: Int64? = nil, resultBox: Box? = nil, confidence: Double? = nil,
+                snapshot: SnapshotStore.Paths? = nil) {
         self.kind = kind
         self.sequence = sequence
         self.cameraID = cameraID
@@ -117,6 +122,7 @@ public final class Event: Sendable {
         self.resultTrackID = resultTrackID
         self.resultBox = resultBox
         self.confidence = confidence
+        self.snapshot = snapshot
         self.cForm = CEventStorage()
     }
 

@@ -6,8 +6,9 @@ extension StoredEvent {
         let face = event.kind == .pluginResult ? nil : event.faces.first
         self.init(id: 0, timeMilliseconds: Int64(event.wallTime.timeIntervalSince1970 * 1000), camera: event.cameraID,
                   kind: event.logKind, trackID: event.trackID, box: event.resultBox ?? face?.box,
-                  identity: face?.identity, confidence: event.confidence ?? face?.score,
-                  plugin: event.sourcePlugin, payload: event.payloadJSON, frameIndex: event.frameIndex)
+                  identity: face?.identity ?? face?.unknownID, confidence: event.confidence ?? face?.score,
+                  plugin: event.sourcePlugin, payload: event.payloadJSON, frameIndex: event.frameIndex,
+                  snapshotFace: event.snapshot?.face, snapshotFrame: event.snapshot?.frame)
     }
 
     /// One line for people: `2026-11-25 09:10:11.123  front  face_appeared  track=3  box=...`.
@@ -20,6 +21,7 @@ extension StoredEvent {
         if let frameIndex { parts.append("frame=\(frameIndex)") }
         if let plugin { parts.append("plugin=\(plugin)") }
         if payload != "{}" { parts.append(payload) }
+        if let snapshotFace { parts.append("snapshot=\(snapshotFace)") }
         return parts.joined(separator: "  ")
     }
 
@@ -34,6 +36,8 @@ extension StoredEvent {
         if let confidence { object["confidence"] = confidence }
         if let plugin { object["plugin"] = plugin }
         if let frameIndex { object["frame_index"] = frameIndex }
+        if let snapshotFace { object["snapshot_face"] = snapshotFace }
+        if let snapshotFrame { object["snapshot_frame"] = snapshotFrame }
         object["payload"] = (try? JSONSerialization.jsonObject(with: Data(payload.utf8))) ?? payload
         return object
     }

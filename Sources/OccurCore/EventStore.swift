@@ -14,6 +14,8 @@ public struct StoredEvent: Sendable, Equatable, Codable {
     public var plugin: String?
     public var payload: String
     public var frameIndex: Int64?
+    public var snapshotFace: String? = nil
+    public var snapshotFrame: String? = nil
 
     public var time: Date { Date(timeIntervalSince1970: Double(timeMilliseconds) / 1000) }
 }
@@ -82,13 +84,22 @@ public final class EventStore: Sendable {
                 CREATE INDEX embeddings_model ON embeddings(model, identity_id);
                 """)
         }
+        migrator.registerMigration("v3 unknown faces and snapshots") { db in
+            try db.execute(sql: """
+                ALTER TABLE identities ADD COLUMN kind TEXT NOT NULL DEFAULT 'person';
+                ALTER TABLE events ADD COLUMN snapshot_face TEXT;
+                ALTER TABLE events ADD COLUMN snapshot_frame TEXT;
+                CREATE INDEX events_identity ON events(identity);
+                CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                """)
+        }
         return migrator
     }
 
     private static let insertSQL = """
         INSERT INTO events (time_ms, camera, kind, track_id, box_x, box_y, box_w, box_h,
-                            identity, confidence, plugin, payload, frame_index)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            identity, confidence, plugin, payload, frame_index, snapshot_face, snapshot_frame)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// Writes events in one transaction.
@@ -102,8 +113,9 @@ public final class EventStore: Sendable {
                 try statement.execute(arguments: [
                     Int64(event.wallTime.timeIntervalSince1970 * 1000), event.cameraID, event.logKind,
                     event.trackID, box?.x, box?.y, box?.width, box?.height,
-                    face?.identity, event.confidence ?? face?.score,
+                    face?.identity ?? face?.unknownID, event.confidence ?? face?.score,
                     event.sourcePlugin, event.payloadJSON, event.frameIndex,
+                    event.snapshot?.face, event.snapshot?.frame,
                 ])
             }
         }
@@ -158,7 +170,8 @@ public final class EventStore: Sendable {
         return StoredEvent(id: row["id"], timeMilliseconds: row["time_ms"], camera: row["camera"], kind: row["kind"],
                            trackID: row["track_id"], box: box, identity: row["identity"],
                            confidence: row["confidence"], plugin: row["plugin"], payload: row["payload"],
-                           frameIndex: row["frame_index"])
+                           frameIndex: row["frame_index"], snapshotFace: row["snapshot_face"],
+                           snapshotFrame: row["snapshot_frame"])
     }
 }
 

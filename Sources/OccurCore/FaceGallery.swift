@@ -2,12 +2,21 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// Enrolled people and their embeddings: rows in the database (float32 blobs tagged with
-/// model and dimension) and an in-memory index per model for nearest-neighbour search.
+/// Enrolled people, and the clusters of unknown faces (`unknown-N`), with their embeddings:
+/// rows in the database (float32 blobs tagged with model and dimension) and an in-memory
+/// index per model and kind for nearest-neighbour search that follows every change.
 /// Embeddings of different models are never compared. Thread-safe.
 public final class FaceGallery: Sendable {
+    public enum Kind: String, Sendable {
+        /// Enrolled by name: recognition names these.
+        case person
+        /// A stranger seen before: `unknown-N`, until named.
+        case unknown
+    }
+
     public struct Identity: Sendable, Equatable {
         public var name: String
+        public var kind: Kind
         /// Embeddings per model.
         public var embeddings: [String: Int]
     }
@@ -18,7 +27,12 @@ public final class FaceGallery: Sendable {
         public var distance: Double
     }
 
-    /// Vectors of one model, side by side.
+    private struct IndexKey: Hashable {
+        var model: String
+        var kind: Kind
+    }
+
+    /// Vectors of one model and kind, side by side.
     private struct Index {
         var names: [String] = []
         var vectors: [Float] = []
@@ -26,7 +40,7 @@ public final class FaceGallery: Sendable {
     }
 
     private let pool: DatabasePool
-    private let indexes = Mutex<[String: Index]>([:])
+    private let indexes = Mutex<[IndexKey: Index]>([:])
 
     public init(store: EventStore) throws {
         pool = store.pool
@@ -37,71 +51,141 @@ public final class FaceGallery: Sendable {
     public func reload() throws {
         let rows = try pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT identities.name, embeddings.model, embeddings.dimension, embeddings.vector
+                SELECT identities.name, identities.kind, embeddings.model, embeddings.dimension, embeddings.vector
                 FROM embeddings JOIN identities ON identities.id = embeddings.identity_id
                 ORDER BY embeddings.id
                 """)
         }
-        var fresh: [String: Index] = [:]
+        var fresh: [IndexKey: Index] = [:]
         for row in rows {
-            let model: String = row["model"], dimension: Int = row["dimension"]
+            let key = IndexKey(model: row["model"], kind: Kind(rawValue: row["kind"]) ?? .person)
+            let dimension: Int = row["dimension"]
             let vector = Self.floats(row["vector"])
             guard vector.count == dimension else { continue }
-            fresh[model, default: Index(dimension: dimension)].names.append(row["name"])
-            fresh[model, default: Index(dimension: dimension)].vectors.append(contentsOf: vector)
+            fresh[key, default: Index(dimension: dimension)].names.append(row["name"])
+            fresh[key, default: Index(dimension: dimension)].vectors.append(contentsOf: vector)
         }
         indexes.withLock { $0 = fresh }
     }
 
-    /// Adds one embedding for `name` (creating the identity when new).
+    /// Adds one embedding for the person `name` (creating the identity when new).
     public func enroll(name: String, embedding: [Float], model: String, source: String?) throws {
+        try add(embedding, to: name, kind: .person, model: model, source: source)
+    }
+
+    private func add(_ embedding: [Float], to name: String, kind: Kind, model: String, source: String?) throws {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         try pool.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO identities (name, created_ms) VALUES (?, ?)", arguments: [name, now])
+            try db.execute(sql: "INSERT OR IGNORE INTO identities (name, kind, created_ms) VALUES (?, ?, ?)",
+                           arguments: [name, kind.rawValue, now])
             let id = try Int64.fetchOne(db, sql: "SELECT id FROM identities WHERE name = ?", arguments: [name])!
             try db.execute(sql: """
                 INSERT INTO embeddings (identity_id, model, dimension, vector, source, created_ms)
                 VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [id, model, embedding.count, Self.blob(embedding), source, now])
         }
+        let key = IndexKey(model: model, kind: kind)
         indexes.withLock { all in
-            all[model, default: Index(dimension: embedding.count)].names.append(name)
-            all[model, default: Index(dimension: embedding.count)].vectors.append(contentsOf: embedding)
+            all[key, default: Index(dimension: embedding.count)].names.append(name)
+            all[key, default: Index(dimension: embedding.count)].vectors.append(contentsOf: embedding)
         }
     }
 
-    /// Removes a person and every embedding of theirs. Returns false when unknown.
+    /// Starts a new `unknown-N` cluster with this embedding; returns its name.
+    public func newUnknown(embedding: [Float], model: String, source: String?) throws -> String {
+        let name = try pool.write { db -> String in
+            // Numbers are never reused, even after unknown-N is named or removed.
+            try db.execute(sql: """
+                INSERT INTO counters (name, value) VALUES ('unknown', 1)
+                ON CONFLICT(name) DO UPDATE SET value = value + 1
+                """)
+            let number = try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'unknown'")!
+            let name = "unknown-\(number)"
+            try db.execute(sql: "INSERT INTO identities (name, kind, created_ms) VALUES (?, 'unknown', ?)",
+                           arguments: [name, Int64(Date().timeIntervalSince1970 * 1000)])
+            return name
+        }
+        try add(embedding, to: name, kind: .unknown, model: model, source: source)
+        return name
+    }
+
+    /// Adds an embedding to an unknown cluster while it has fewer than `limit` of this model.
+    public func grow(unknown name: String, embedding: [Float], model: String, source: String?, limit: Int) throws {
+        let count = indexes.withLock { all in
+            all[IndexKey(model: model, kind: .unknown)]?.names.count(where: { $0 == name }) ?? 0
+        }
+        if count < limit { try add(embedding, to: name, kind: .unknown, model: model, source: source) }
+    }
+
+    /// Turns an unknown cluster into the person `name` (merging into them when enrolled):
+    /// from now on the stranger is recognised by name.
+    public func promote(unknown: String, to name: String) throws {
+        try pool.write { db in
+            guard let source = try Int64.fetchOne(db, sql: "SELECT id FROM identities WHERE name = ? AND kind = 'unknown'",
+                                                   arguments: [unknown]) else {
+                throw StoreError(message: "no unknown face called '\(unknown)'")
+            }
+            if let target = try Int64.fetchOne(db, sql: "SELECT id FROM identities WHERE name = ?", arguments: [name]) {
+                try db.execute(sql: "UPDATE embeddings SET identity_id = ? WHERE identity_id = ?", arguments: [target, source])
+                try db.execute(sql: "DELETE FROM identities WHERE id = ?", arguments: [source])
+            } else {
+                try db.execute(sql: "UPDATE identities SET name = ?, kind = 'person' WHERE id = ?", arguments: [name, source])
+            }
+            try db.execute(sql: "UPDATE events SET identity = ? WHERE identity = ?", arguments: [name, unknown])
+        }
+        try reload()
+    }
+
+    /// Removes a person (or unknown cluster) completely: every embedding, and — given the
+    /// data directory — the snapshot files of their events, whose identity and snapshot
+    /// references are cleared. False when nobody has that name.
     @discardableResult
-    public func remove(name: String) throws -> Bool {
-        let removed = try pool.write { db in
+    public func remove(name: String, dataDir: String? = nil) throws -> Bool {
+        let (removed, files) = try pool.write { db -> (Bool, [String]) in
             try db.execute(sql: "DELETE FROM identities WHERE name = ?", arguments: [name])
-            return db.changesCount > 0
+            let removed = db.changesCount > 0
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT snapshot_face, snapshot_frame FROM events WHERE identity = ?
+                """, arguments: [name])
+            let files = rows.flatMap { [$0["snapshot_face"], $0["snapshot_frame"]] as [String?] }.compactMap { $0 }
+            try db.execute(sql: """
+                UPDATE events SET identity = NULL, snapshot_face = NULL, snapshot_frame = NULL WHERE identity = ?
+                """, arguments: [name])
+            return (removed || !files.isEmpty, files)
+        }
+        if let dataDir {
+            for file in files {
+                try? FileManager.default.removeItem(atPath: (dataDir as NSString).appendingPathComponent(file))
+            }
         }
         if removed { try reload() }
         return removed
     }
 
-    public func identities() throws -> [Identity] {
+    public func identities(kind: Kind? = nil) throws -> [Identity] {
         try pool.read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT identities.name, embeddings.model, COUNT(embeddings.id) AS n
+                SELECT identities.name, identities.kind, embeddings.model, COUNT(embeddings.id) AS n
                 FROM identities LEFT JOIN embeddings ON embeddings.identity_id = identities.id
-                GROUP BY identities.id, embeddings.model ORDER BY identities.name
+                GROUP BY identities.id, embeddings.model ORDER BY identities.kind, identities.name
                 """)
             var result: [Identity] = []
             for row in rows {
                 let name: String = row["name"]
-                if result.last?.name != name { result.append(Identity(name: name, embeddings: [:])) }
+                let rowKind = Kind(rawValue: row["kind"]) ?? .person
+                if let kind, rowKind != kind { continue }
+                if result.last?.name != name { result.append(Identity(name: name, kind: rowKind, embeddings: [:])) }
                 if let model: String = row["model"] { result[result.count - 1].embeddings[model] = row["n"] }
             }
             return result
         }
     }
 
-    /// The `k` nearest identities (each by its closest embedding), nearest first.
-    public func nearest(_ query: [Float], model: String, metric: DistanceMetric, k: Int) -> [Candidate] {
+    /// The `k` nearest identities of `kind` (each by its closest embedding), nearest first.
+    public func nearest(_ query: [Float], model: String, metric: DistanceMetric, k: Int,
+                        kind: Kind = .person) -> [Candidate] {
         indexes.withLock { all in
-            guard let index = all[model], index.dimension == query.count else { return [] }
+            guard let index = all[IndexKey(model: model, kind: kind)], index.dimension == query.count else { return [] }
             var best: [String: Double] = [:]
             index.vectors.withUnsafeBufferPointer { vectors in
                 query.withUnsafeBufferPointer { q in
@@ -119,8 +203,10 @@ public final class FaceGallery: Sendable {
         }
     }
 
-    /// Number of embeddings of `model` in the index.
-    public func count(model: String) -> Int { indexes.withLock { $0[model]?.names.count ?? 0 } }
+    /// Number of embeddings of `model` and `kind` in the index.
+    public func count(model: String, kind: Kind = .person) -> Int {
+        indexes.withLock { $0[IndexKey(model: model, kind: kind)]?.names.count ?? 0 }
+    }
 
     static func distance(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, metric: DistanceMetric) -> Double {
         switch metric {

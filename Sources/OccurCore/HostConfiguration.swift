@@ -69,6 +69,22 @@ public struct RecognitionConfiguration: Sendable, Equatable {
     public var margin: Double = 0.05
     /// Recognise a track again after this many seconds. Default 10.
     public var recheckSeconds: Double = 10
+    /// The same unknown person (cluster) is announced at most once per camera in this many
+    /// seconds, however often they step in and out of view. Default 15.
+    public var unknownCooldown: Double = 15
+    /// One face crop + annotated frame per camera and identity at most every this many seconds. Default 5.
+    public var snapshotCooldown: Double = 5
+    /// Save snapshots of recognised and unknown appearances under data_dir/snapshots. Default true.
+    public var snapshots: Bool = true
+    /// Largest distance at which an unknown face joins an existing unknown-N; nil = the
+    /// recognition threshold.
+    public var clusterThreshold: Double? = nil
+    /// Embeddings kept per unknown cluster at most. Default 20.
+    public var maxClusterEmbeddings: Int = 20
+    /// Faces smaller than this (pixels, shorter box side) are not matched, clustered or enrolled. Default 48.
+    public var minQualityFaceSize: Int = 48
+    /// Faces blurrier than this (variance of the Laplacian over the face) are likewise skipped. Default 20.
+    public var minSharpness: Double = 20
     public init() {}
 }
 
@@ -157,6 +173,17 @@ extension RecognitionConfiguration {
         try f.read("threshold", into: &threshold) { try $0.double(above: 0) }
         try f.read("margin", into: &margin) { try $0.double(atLeast: 0) }
         try f.read("recheck_seconds", into: &recheckSeconds) { try $0.double(above: 0) }
+        try f.read("unknown_cooldown", into: &unknownCooldown) { try $0.double(atLeast: 0) }
+        try f.read("snapshot_cooldown", into: &snapshotCooldown) { try $0.double(atLeast: 0) }
+        try f.read("snapshots", into: &snapshots) { try $0.bool() }
+        try f.read("cluster_threshold", into: &clusterThreshold) { try $0.double(above: 0) }
+        try f.read("max_cluster_embeddings", into: &maxClusterEmbeddings) { try $0.int(atLeast: 1) }
+        if let quality = f.optional("quality") {
+            let q = try quality.fields()
+            try q.read("min_face_size", into: &minQualityFaceSize) { try $0.int(atLeast: 0) }
+            try q.read("min_sharpness", into: &minSharpness) { try $0.double(atLeast: 0) }
+            try q.finish()
+        }
         try f.finish()
     }
 }

@@ -3,7 +3,8 @@ import Logging
 import ServiceLifecycle
 
 /// Everything `occur run` wires together, as services in one ServiceGroup:
-/// the event writer (stops last), the plugin workers, and the cameras (stop first).
+/// the event writer (stops last), the snapshot writer, the plugin workers, and the cameras
+/// (stop first).
 /// SIGINT/SIGTERM, or every camera ending, shuts down in that order: capture stops,
 /// plugin queues drain, the event log flushes.
 public final class HostRuntime: Sendable {
@@ -16,6 +17,7 @@ public final class HostRuntime: Sendable {
     public let pluginStatuses: [PluginStatus]
     public let cameras: [CameraPipeline]
     public let gallery: FaceGallery
+    public let snapshots: SnapshotStore
     private let logger: Logger
 
     /// Opens the event log and loads the enabled plugins. `onWritten` sees each stored batch.
@@ -26,6 +28,8 @@ public final class HostRuntime: Sendable {
         self.logger = logger
         store = try EventStore(path: configuration.databasePath)
         gallery = try FaceGallery(store: store)
+        snapshots = SnapshotStore(dataDir: configuration.dataDir, cooldown: configuration.recognition.snapshotCooldown,
+                                  logger: logger)
         writer = EventWriter(store: store, configuration: configuration.storage, logger: logger, onWritten: onWritten)
         let bus = EventBus(writer: writer)
         self.bus = bus
@@ -36,8 +40,10 @@ public final class HostRuntime: Sendable {
         dispatcher = Dispatcher(workers: workers)
         bus.attach(dispatcher)
         let gallery = self.gallery
+        let snapshots = configuration.recognition.snapshots ? self.snapshots : nil
         cameras = configuration.cameras.map {
-            CameraPipeline(configuration: $0, host: configuration, gallery: gallery, bus: bus, logger: logger)
+            CameraPipeline(configuration: $0, host: configuration, gallery: gallery, snapshots: snapshots, bus: bus,
+                           logger: logger)
         }
     }
 
@@ -46,6 +52,7 @@ public final class HostRuntime: Sendable {
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [
                 .init(service: writer, serviceName: "event-writer"),
+                .init(service: snapshots, serviceName: "snapshots"),
                 .init(service: PluginService(dispatcher: dispatcher), serviceName: "plugins"),
                 .init(service: CaptureService(cameras: cameras), successTerminationBehavior: .gracefullyShutdownGroup,
                       serviceName: "capture"),

@@ -64,6 +64,12 @@ public final class Frame: @unchecked Sendable {
                       Int32(region.width.rounded()), Int32(region.height.rounded())).map(Frame.init)
     }
 
+    /// A copy with `box` drawn and `label` written above it.
+    public func annotated(box: Box, label: String) -> Frame? {
+        ov_frame_annotated(handle, Int32(box.x.rounded()), Int32(box.y.rounded()), Int32(box.width.rounded()),
+                           Int32(box.height.rounded()), label).map(Frame.init)
+    }
+
     /// Variance of the Laplacian over `region`: higher is sharper.
     public func sharpness(in region: Box) -> Double {
         ov_frame_sharpness(handle, Int32(region.x.rounded()), Int32(region.y.rounded()),

@@ -64,7 +64,8 @@ ov_frame *ov_frame_create(int32_t width, int32_t height, uint8_t b, uint8_t g, u
 ov_frame *ov_frame_resized(const ov_frame *src, int32_t width, int32_t height) {
     try {
         cv::Mat out;
-        cv::resize(src->mat, out, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+        const bool shrinking = width * height < src->mat.cols * src->mat.rows;
+        cv::resize(src->mat, out, cv::Size(width, height), 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
         return new ov_frame(out);
     } catch (...) {
         return nullptr;
@@ -235,14 +236,41 @@ ov_frame *ov_frame_crop(const ov_frame *src, int32_t x, int32_t y, int32_t w, in
     }
 }
 
+ov_frame *ov_frame_annotated(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h, const char *label) {
+    try {
+        cv::Mat out = src->mat.channels() == 1 ? cv::Mat() : src->mat.clone();
+        if (src->mat.channels() == 1) cv::cvtColor(src->mat, out, cv::COLOR_GRAY2BGR);
+        const cv::Scalar green(0, 200, 0);
+        const int thickness = std::max(2, out.cols / 400);
+        cv::rectangle(out, cv::Rect(x, y, w, h), green, thickness);
+        if (label && *label) {
+            const double scale = std::max(0.5, out.cols / 1200.0);
+            int baseline = 0;
+            cv::Size text = cv::getTextSize(label, cv::FONT_HERSHEY_SIMPLEX, scale, thickness, &baseline);
+            cv::Point origin(x, std::max(text.height + 4, y - 6));
+            cv::rectangle(out, cv::Rect(origin.x, origin.y - text.height - 4, text.width + 4, text.height + 8), green,
+                          cv::FILLED);
+            cv::putText(out, label, cv::Point(origin.x + 2, origin.y), cv::FONT_HERSHEY_SIMPLEX, scale,
+                        cv::Scalar(0, 0, 0), thickness);
+        }
+        return new ov_frame(out);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
 double ov_frame_sharpness(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h) {
     try {
         cv::Rect r = cv::Rect(x, y, w, h) & cv::Rect(0, 0, src->mat.cols, src->mat.rows);
         if (r.empty()) return 0;
-        cv::Mat gray, lap;
+        // Measured on the region scaled to 112 pixels wide, so the score does not depend on
+        // how big the face is in the frame.
+        cv::Mat gray, scaled, lap;
         if (src->mat.channels() == 1) gray = src->mat(r);
         else cv::cvtColor(src->mat(r), gray, cv::COLOR_BGR2GRAY);
-        cv::Laplacian(gray, lap, CV_64F);
+        const int width = 112, height = std::max(1, r.height * 112 / std::max(1, r.width));
+        cv::resize(gray, scaled, cv::Size(width, height), 0, 0, r.width > width ? cv::INTER_AREA : cv::INTER_LINEAR);
+        cv::Laplacian(scaled, lap, CV_64F);
         cv::Scalar mean, stddev;
         cv::meanStdDev(lap, mean, stddev);
         return stddev[0] * stddev[0];

@@ -107,7 +107,7 @@ import OccurTestSupport
         let unknown = events.filter { $0.kind == "face_unknown" }
         #expect(recognized.count == 2 && recognized.allSatisfy { $0.identity == "obama" })
         #expect(Set(recognized.compactMap(\.frameIndex)) == [1, 2])
-        #expect(unknown.count == 1 && unknown.first?.frameIndex == 0 && unknown.first?.identity == nil)
+        #expect(unknown.count == 1 && unknown.first?.frameIndex == 0 && unknown.first?.identity == "unknown-1")
         #expect(!events.contains { $0.frameIndex == 0 && $0.identity == "obama" })
         #expect(run.stdout.contains("face_recognized  track="))
         let recognize = try setup.occur(["recognize", "\(stills)/biden.jpg", "\(stills)/obama3.jpg"])

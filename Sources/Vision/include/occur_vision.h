@@ -125,7 +125,11 @@ void ov_sface_release(ov_sface *sface);
 
 /* A new frame: the region (x, y, w, h) of `src`, clipped to the frame (NULL when empty). */
 ov_frame *ov_frame_crop(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h);
-/* Variance of the Laplacian of the region: a sharpness score (higher = sharper). */
+/* A new frame: a copy of `src` with a box drawn at (x, y, w, h) and `label` above it. */
+ov_frame *ov_frame_annotated(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h,
+                             const char *label);
+/* Variance of the Laplacian of the region scaled to 112 pixels wide: a sharpness score
+ * (higher = sharper) that does not depend on the region's size. */
 double ov_frame_sharpness(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h);
 
 #ifdef __cplusplus

@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Saves a face crop and an annotated full frame for recognised and unknown appearances,
+/// at most one pair per camera and identity every `cooldown` seconds (snapshot_cooldown).
+/// JPEG encoding and disk writes happen on the store's own thread, off the capture path;
+/// the paths are decided up front so the event that names them can be logged at once.
+public final class SnapshotStore: Service, @unchecked Sendable {
+    /// Paths relative to the data directory.
+    public struct Paths: Sendable, Equatable {
+        public var face: String
+        public var frame: String
+    }
+
+    private struct Job {
+        var frame: Frame
+        var box: Box
+        var label: String
+        var paths: Paths
+    }
+
+    public let dataDir: String
+    private let cooldownNanos: Int64
+    private let logger: Logger
+    private let last = Mutex<[String: Int64]>([:])
+    // Guarded by `condition`.
+    private let condition = NSCondition()
+    private var jobs: [Job] = []
+    private var closed = false
+    private var started = false
+    private var threadDone = false
+    private let written = Atomic<Int>(0)
+
+    public init(dataDir: String, cooldown: Double, logger: Logger) {
+        self.dataDir = dataDir
+        cooldownNanos = Int64(cooldown * 1e9)
+        self.logger = logger
+    }
+
+    public var snapshotsWritten: Int { written.load(ordering: .relaxed) }
+
+    /// Books a snapshot of `face` in `frame` unless one of the same camera and label was taken
+    /// within the cooldown. Returns where the files will be.
+    public func request(frame: Frame, face: Face, label: String, camera: String, sequence: UInt64,
+                        timestampNanos: Int64, wallTime: Date) -> Paths? {
+        let key = camera + "\u{1}" + label
+        let admitted = last.withLock { last -> Bool in
+            if let previous = last[key], timestampNanos - previous < cooldownNanos, timestampNanos >= previous {
+                return false
+            }
+            last[key] = timestampNanos
+            return true
+        }
+        guard admitted else { return nil }
+        let day = Self.dayFormatter.string(from: wallTime)
+        let safeLabel = label.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }
+        let base = "snapshots/\(day)/\(camera)/\(sequence)-\(String(safeLabel))"
+        let paths = Paths(face: base + "-face.jpg", frame: base + "-frame.jpg")
+        condition.lock()
+        jobs.append(Job(frame: frame, box: face.box, label: label, paths: paths))
+        condition.signal()
+        condition.unlock()
+        return paths
+    }
+
+    public func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !started else { return }
+        started = true
+        let thread = Thread { [self] in loop() }
+        thread.name = "snapshots"
+        thread.start()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !closed { condition.wait() }
+            if jobs.isEmpty && closed {
+                threadDone = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            write(job)
+        }
+    }
+
+    private func write(_ job: Job) {
+        let faceURL = URL(fileURLWithPath: dataDir).appendingPathComponent(job.paths.face)
+        do {
+            try FileManager.default.createDirectory(at: faceURL.deletingLastPathComponent(), withIntermediateDirectories: true)
+            // The crop keeps a margin of a fifth of the face around it.
+            let b = job.box, m = 0.2
+            let region = Box(x: b.x - b.width * m, y: b.y - b.height * m, width: b.width * (1 + 2 * m),
+                             height: b.height * (1 + 2 * m))
+            if let crop = job.frame.cropped(to: region) { try crop.write(to: faceURL.path) }
+            if let annotated = job.frame.annotated(box: job.box, label: job.label) {
+                try annotated.write(to: URL(fileURLWithPath: dataDir).appendingPathComponent(job.paths.frame).path)
+            }
+            written.add(1, ordering: .relaxed)
+        } catch {
+            logger.error("snapshot not written: \(error)")
+        }
+    }
+
+    /// Writes what is queued and ends the thread. Blocks until done.
+    public func stopAndDrain() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        if started { while !threadDone { condition.wait() } }
+        let leftovers = started ? [] : jobs
+        jobs.removeAll()
+        condition.unlock()
+        leftovers.forEach(write)
+    }
+
+    public func run() async throws {
+        start()
+        try? await gracefulShutdown()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread { [self] in
+                stopAndDrain()
+                c.resume()
+            }
+        }
+    }
+
+    nonisolated(unsafe) static let dayFormatter: DateFormatter = {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd"
+        return f
+    }()
+}

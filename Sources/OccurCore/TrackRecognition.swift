@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+
+/// Recognition for the live tracks of one camera: when to (re)recognise a track, the quality
+/// gate, clustering of unknown faces into stable `unknown-N` identities, and which
+/// appearance to announce. Lives on the camera's thread.
+final class TrackRecognition {
+    struct State {
+        var recognition: Recognition
+        var unknownID: String?
+        var checkedAt: Int64
+    }
+
+    /// What to announce for a face: face_recognized or face_unknown, with its payload.
+    struct Announcement {
+        var kind: EventKind
+        var payload: String
+    }
+
+    let recognizer: FaceRecognizer
+    let configuration: RecognitionConfiguration
+    private let recheckNanos: Int64
+    private let clusterThreshold: Double
+    private var states: [Int64: State] = [:]
+    /// When each unknown cluster was last announced on this camera.
+    private var unknownAnnounced: [String: Int64] = [:]
+    private let logger: Logger
+    private(set) var recognitions = 0
+    private(set) var belowQuality = 0
+
+    init(recognizer: FaceRecognizer, configuration: RecognitionConfiguration, logger: Logger) {
+        self.recognizer = recognizer
+        self.configuration = configuration
+        recheckNanos = Int64(configuration.recheckSeconds * 1e9)
+        clusterThreshold = configuration.clusterThreshold ?? recognizer.threshold
+        self.logger = logger
+    }
+
+    /// Good enough to match, cluster or enrol: big enough and sharp enough.
+    func passesQualityGate(_ face: Face, in frame: Frame) -> Bool {
+        guard min(face.box.width, face.box.height) >= Double(configuration.minQualityFaceSize) else { return false }
+        return frame.sharpness(in: face.box) >= configuration.minSharpness
+    }
+
+    /// Recognises the face when its track is new or due for a recheck (and the face passes the
+    /// quality gate), copies what is known onto the face, and says what to announce.
+    func process(_ face: inout Face, in frame: Frame, at nanos: Int64) -> Announcement? {
+        defer { apply(to: &face) }
+        let previous = states[face.trackID]
+        if let previous, nanos - previous.checkedAt < recheckNanos { return nil }
+        guard passesQualityGate(face, in: frame) else {
+            belowQuality += 1
+            return nil
+        }
+        guard let result = recognizer.recognize(face, in: frame) else { return nil }
+        recognitions += 1
+        var unknownID: String?
+        if result.identity == nil {
+            unknownID = cluster(result, keeping: previous?.unknownID, source: "track \(face.trackID)")
+        }
+        states[face.trackID] = State(recognition: result, unknownID: unknownID, checkedAt: nanos)
+        let changed = previous == nil || previous?.recognition.identity != result.identity
+            || (result.identity == nil && previous?.unknownID != unknownID)
+        guard changed else { return nil }
+        if result.identity != nil {
+            return Announcement(kind: .faceRecognized, payload: payload(result, unknownID: nil))
+        }
+        if let unknownID, let last = unknownAnnounced[unknownID],
+           nanos - last < Int64(configuration.unknownCooldown * 1e9), nanos >= last {
+            return nil  // the same stranger was announced on this camera moments ago
+        }
+        if let unknownID { unknownAnnounced[unknownID] = nanos }
+        return Announcement(kind: .faceUnknown, payload: payload(result, unknownID: unknownID))
+    }
+
+    /// The unknown cluster this embedding belongs to: the track's own, the nearest existing
+    /// one within the cluster threshold, or a new one.
+    private func cluster(_ result: Recognition, keeping current: String?, source: String) -> String? {
+        let gallery = recognizer.gallery
+        let model = recognizer.embedder.model
+        do {
+            let nearest = gallery.nearest(result.embedding, model: model, metric: recognizer.embedder.metric, k: 1,
+                                          kind: .unknown).first
+            let name: String
+            if let nearest, nearest.distance <= clusterThreshold {
+                name = nearest.name
+            } else if let current {
+                name = current
+            } else {
+                return try gallery.newUnknown(embedding: result.embedding, model: model, source: source)
+            }
+            try gallery.grow(unknown: name, embedding: result.embedding, model: model, source: source,
+                             limit: configuration.maxClusterEmbeddings)
+            return name
+        } catch {
+            logger.error("unknown face not clustered: \(error)")
+            return current
+        }
+    }
+
+    private func payload(_ r: Recognition, unknownID: String?) -> String {
+        var object: [String: Any] = [:]
+        if r.distance.isFinite { object["distance"] = (r.distance * 10000).rounded() / 10000 }
+        if let second = r.secondDistance { object["second_distance"] = (second * 10000).rounded() / 10000 }
+        if let unknownID { object["unknown_id"] = unknownID }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Copies the track's identity (or unknown cluster), distance and embedding onto the face.
+    func apply(to face: inout Face) {
+        guard let state = states[face.trackID] else { return }
+        face.identity = state.recognition.identity
+        face.unknownID = state.unknownID
+        face.distance = state.recognition.distance.isFinite ? state.recognition.distance : nil
+        face.embedding = state.recognition.embedding
+    }
+
+    func forget(_ track: Int64) { states[track] = nil }
+}
