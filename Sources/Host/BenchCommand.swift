@@ -7,7 +7,7 @@ extension Occur {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks that print figures (they assert nothing).",
-            subcommands: [DispatchBench.self, MemoryBench.self])
+            subcommands: [DispatchBench.self, MemoryBench.self, RecognitionBench.self, GalleryBench.self])
     }
 }
 
@@ -100,6 +100,87 @@ extension Occur.Bench {
             print(String(format: "occur run: peak RSS %.1f MiB, %.1f s (%.1f frames/s), exit %d", Double(usage.ru_maxrss) / 1024,
                          seconds, Double(written) / seconds, process.terminationStatus))
             print(summary.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+    }
+
+    struct RecognitionBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "recognition",
+            abstract: "Per-stage figures of decode -> detect -> track -> recognise on a video, per detector and backend.")
+
+        @Option(help: "Video with faces (default: opencv-doc's Megamind.avi).")
+        var video = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
+        @Option(help: "Frames to process.") var frames = 270
+        @Option(help: "Recognition backends to run, comma-separated.") var backend = "sface"
+        @Option(help: "Detector for the pipeline runs.") var detector = "yunet"
+        @Option(help: "Detectors to time alone, comma-separated.") var detectors = "haar,yunet"
+        @Option(help: "Host settings whose detection/recognition sections to use (models_dir too).")
+        var config: String?
+
+        func run() throws {
+            let logger = bootstrapLogging(level: "error")
+            var host = HostConfiguration()
+            if let config {
+                do { host = try HostConfiguration.load(contentsOf: config) } catch let error as ConfigError {
+                    throw CleanExit.message("error: \(error)", code: 2)
+                }
+            }
+            let size = try Benchmarks.decodeFrames(of: video, count: 1).first.map { "\($0.width)x\($0.height)" } ?? "?"
+            print("occur bench recognition")
+            print("machine: \(Benchmarks.machineDescription())")
+            print("input:   \(video) (\(size)), first \(frames) frames")
+            for name in detectors.split(separator: ",").map(String.init) {
+                var d = host.detection
+                d.detector = name
+                do {
+                    let detector = try makeFaceDetector(d, models: ModelFiles(directory: host.modelsDir))
+                    let r = try RecognitionBenchmark.detection(video: video, frames: frames, detector: detector)
+                    print("detect \(name): \(r.stats.text) per frame; \(r.faces) faces in \(r.stats.count) frames")
+                } catch {
+                    print("detect \(name): not available (\(error))")
+                }
+            }
+            for name in backend.split(separator: ",").map(String.init) {
+                var h = host
+                h.detection.detector = detector
+                h.recognition.backend = name
+                do {
+                    let r = try RecognitionBenchmark.pipeline(video: video, frames: frames, host: h, logger: logger)
+                    print("pipeline \(r.detector) + \(r.backend): \(r.frames) frames in \(String(format: "%.2f", r.seconds)) s")
+                    print("  end-to-end: \(String(format: "%.1f", r.framesPerSecond)) frames/s, \(String(format: "%.1f", r.facesPerSecond)) faces/s; \(r.tracks) tracks, \(r.recognitions) recognitions")
+                    print("  decode    \(r.decode.text) per frame")
+                    print("  detect    \(r.detect.text) per frame")
+                    print("  recognise \(r.recognize.text) per frame (tracking + recognition once per track)")
+                    print("  embed     \(r.embedPerFace.text) per face")
+                    print("  peak RSS  \(String(format: "%.1f", r.peakRSSMiB)) MiB")
+                    print(String(format: "RESULT occur backend=%@ detector=%@ fps=%.2f frames=%d faces=%d detect_ms_median=%.2f embed_ms_median=%.2f",
+                                 name, r.detector, r.framesPerSecond, r.frames, r.faces, r.detect.median, r.embedPerFace.median))
+                } catch {
+                    print("pipeline \(detector) + \(name): not available (\(error))")
+                }
+            }
+        }
+    }
+
+    struct GalleryBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gallery",
+            abstract: "Top-k nearest-neighbour search over a large gallery of embeddings.")
+
+        @Option(help: "Embeddings in the gallery.") var size = 100_000
+        @Option(help: "Embedding dimension.") var dimension = 128
+        @Option(help: "Queries to time.") var queries = 200
+        @Option(help: "Neighbours per query.") var k = 5
+
+        func run() throws {
+            print("occur bench gallery")
+            print("machine: \(Benchmarks.machineDescription())")
+            print("input:   \(size) random unit \(dimension)-d embeddings (2 per identity), \(queries) random queries, top-\(k)")
+            for metric in [DistanceMetric.cosine, .euclidean] {
+                let stats = try RecognitionBenchmark.gallerySearch(size: size, dimension: dimension, queries: queries,
+                                                                   k: k, metric: metric)
+                print("search (\(metric.rawValue)): \(stats.text) per query")
+            }
         }
     }
 }

@@ -32,11 +32,31 @@ public final class FaceGallery: Sendable {
         var kind: Kind
     }
 
-    /// Vectors of one model and kind, side by side.
+    /// Vectors of one model and kind, side by side, each with its owner and squared norm, so
+    /// that one dot product per vector gives either metric.
     private struct Index {
-        var names: [String] = []
-        var vectors: [Float] = []
         var dimension: Int
+        var names: [String] = []
+        var ownerOf: [String: Int32] = [:]
+        var owners: [Int32] = []
+        var vectors: [Float] = []
+        var squaredNorms: [Float] = []
+
+        init(dimension: Int) { self.dimension = dimension }
+
+        mutating func append(_ vector: [Float], for name: String) {
+            let owner: Int32
+            if let known = ownerOf[name] { owner = known } else {
+                owner = Int32(names.count)
+                names.append(name)
+                ownerOf[name] = owner
+            }
+            owners.append(owner)
+            vectors.append(contentsOf: vector)
+            squaredNorms.append(vector.reduce(0) { $0 + $1 * $1 })
+        }
+
+        var count: Int { owners.count }
     }
 
     private let pool: DatabasePool
@@ -62,8 +82,7 @@ public final class FaceGallery: Sendable {
             let dimension: Int = row["dimension"]
             let vector = Self.floats(row["vector"])
             guard vector.count == dimension else { continue }
-            fresh[key, default: Index(dimension: dimension)].names.append(row["name"])
-            fresh[key, default: Index(dimension: dimension)].vectors.append(contentsOf: vector)
+            fresh[key, default: Index(dimension: dimension)].append(vector, for: row["name"])
         }
         indexes.withLock { $0 = fresh }
     }
@@ -71,6 +90,25 @@ public final class FaceGallery: Sendable {
     /// Adds one embedding for the person `name` (creating the identity when new).
     public func enroll(name: String, embedding: [Float], model: String, source: String?) throws {
         try add(embedding, to: name, kind: .person, model: model, source: source)
+    }
+
+    /// Enrols many (name, embedding) pairs of one model in a single transaction.
+    public func enrollMany(_ entries: [(name: String, embedding: [Float])], model: String, source: String?) throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try pool.write { db in
+            let insertIdentity = try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO identities (name, kind, created_ms) VALUES (?, 'person', ?)")
+            let insertEmbedding = try db.cachedStatement(sql: """
+                INSERT INTO embeddings (identity_id, model, dimension, vector, source, created_ms)
+                VALUES ((SELECT id FROM identities WHERE name = ?), ?, ?, ?, ?, ?)
+                """)
+            for entry in entries {
+                try insertIdentity.execute(arguments: [entry.name, now])
+                try insertEmbedding.execute(arguments: [entry.name, model, entry.embedding.count,
+                                                        Self.blob(entry.embedding), source, now])
+            }
+        }
+        try reload()
     }
 
     private func add(_ embedding: [Float], to name: String, kind: Kind, model: String, source: String?) throws {
@@ -85,10 +123,7 @@ public final class FaceGallery: Sendable {
                 """, arguments: [id, model, embedding.count, Self.blob(embedding), source, now])
         }
         let key = IndexKey(model: model, kind: kind)
-        indexes.withLock { all in
-            all[key, default: Index(dimension: embedding.count)].names.append(name)
-            all[key, default: Index(dimension: embedding.count)].vectors.append(contentsOf: embedding)
-        }
+        indexes.withLock { $0[key, default: Index(dimension: embedding.count)].append(embedding, for: name) }
     }
 
     /// Starts a new `unknown-N` cluster with this embedding; returns its name.
@@ -111,8 +146,9 @@ public final class FaceGallery: Sendable {
 
     /// Adds an embedding to an unknown cluster while it has fewer than `limit` of this model.
     public func grow(unknown name: String, embedding: [Float], model: String, source: String?, limit: Int) throws {
-        let count = indexes.withLock { all in
-            all[IndexKey(model: model, kind: .unknown)]?.names.count(where: { $0 == name }) ?? 0
+        let count = indexes.withLock { all -> Int in
+            guard let index = all[IndexKey(model: model, kind: .unknown)], let owner = index.ownerOf[name] else { return 0 }
+            return index.owners.count(where: { $0 == owner })
         }
         if count < limit { try add(embedding, to: name, kind: .unknown, model: model, source: source) }
     }
@@ -186,46 +222,77 @@ public final class FaceGallery: Sendable {
                         kind: Kind = .person) -> [Candidate] {
         indexes.withLock { all in
             guard let index = all[IndexKey(model: model, kind: kind)], index.dimension == query.count else { return [] }
-            var best: [String: Double] = [:]
-            index.vectors.withUnsafeBufferPointer { vectors in
-                query.withUnsafeBufferPointer { q in
-                    let n = index.names.count, d = index.dimension
-                    for i in 0..<n {
-                        let v = UnsafeBufferPointer(rebasing: vectors[(i * d)..<((i + 1) * d)])
-                        let dist = Self.distance(q, v, metric: metric)
-                        let name = index.names[i]
-                        if dist < best[name] ?? .infinity { best[name] = dist }
+            let queryNorm = query.reduce(0) { $0 + $1 * $1 }
+            var best = [Float](repeating: .infinity, count: index.names.count)
+            best.withUnsafeMutableBufferPointer { best in
+                index.vectors.withUnsafeBufferPointer { vectors in
+                    index.owners.withUnsafeBufferPointer { owners in
+                        index.squaredNorms.withUnsafeBufferPointer { norms in
+                            query.withUnsafeBufferPointer { q in
+                                let d = index.dimension
+                                for i in 0..<owners.count {
+                                    let dot = Self.dot(q.baseAddress!, vectors.baseAddress! + i * d, d)
+                                    let dist: Float
+                                    switch metric {
+                                    case .cosine:
+                                        let denominator = (queryNorm * norms[i]).squareRoot()
+                                        dist = denominator > 0 ? 1 - dot / denominator : 2
+                                    case .euclidean:
+                                        dist = max(0, queryNorm + norms[i] - 2 * dot).squareRoot()
+                                    }
+                                    let owner = Int(owners[i])
+                                    if dist < best[owner] { best[owner] = dist }
+                                }
+                            }
+                        }
                     }
                 }
             }
-            return best.map { Candidate(name: $0.key, distance: $0.value) }
-                .sorted { $0.distance < $1.distance }.prefix(k).map { $0 }
+            // Keep the k smallest without sorting every identity.
+            var top: [(owner: Int, distance: Float)] = []
+            top.reserveCapacity(k + 1)
+            for (owner, distance) in best.enumerated() where distance.isFinite {
+                if top.count == k, let worst = top.last, distance >= worst.distance { continue }
+                let at = top.firstIndex { distance < $0.distance } ?? top.count
+                top.insert((owner, distance), at: at)
+                if top.count > k { top.removeLast() }
+            }
+            return top.map { Candidate(name: index.names[$0.owner], distance: Double($0.distance)) }
         }
     }
 
     /// Number of embeddings of `model` and `kind` in the index.
     public func count(model: String, kind: Kind = .person) -> Int {
-        indexes.withLock { $0[IndexKey(model: model, kind: kind)]?.names.count ?? 0 }
+        indexes.withLock { $0[IndexKey(model: model, kind: kind)]?.count ?? 0 }
+    }
+
+    /// Dot product of two float vectors of length `n`, eight lanes at a time.
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var sum = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= n {
+            let va = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+            let vb = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+            sum += va * vb
+            i += 8
+        }
+        var total = sum.sum()
+        while i < n {
+            total += a[i] * b[i]
+            i += 1
+        }
+        return total
     }
 
     static func distance(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, metric: DistanceMetric) -> Double {
+        let dot = Self.dot(a.baseAddress!, b.baseAddress!, a.count)
+        let na = Self.dot(a.baseAddress!, a.baseAddress!, a.count), nb = Self.dot(b.baseAddress!, b.baseAddress!, b.count)
         switch metric {
         case .cosine:
-            var dot: Float = 0, na: Float = 0, nb: Float = 0
-            for i in 0..<a.count {
-                dot += a[i] * b[i]
-                na += a[i] * a[i]
-                nb += b[i] * b[i]
-            }
             let denominator = (na * nb).squareRoot()
             return denominator > 0 ? Double(1 - dot / denominator) : 2
         case .euclidean:
-            var sum: Float = 0
-            for i in 0..<a.count {
-                let diff = a[i] - b[i]
-                sum += diff * diff
-            }
-            return Double(sum.squareRoot())
+            return Double(max(0, na + nb - 2 * dot).squareRoot())
         }
     }
 

@@ -152,4 +152,21 @@ import OccurTestSupport
         #expect(bus.publishedCounts["face_unknown"] == nil)
         #expect(bus.publishedCounts["face_left"] == 1)
     }
+
+    @Test(arguments: [DistanceMetric.cosine, .euclidean])
+    func nearestAgreesWithBruteForce(metric: DistanceMetric) throws {
+        let gallery = try freshGallery()
+        var generator = SystemRandomNumberGenerator()
+        let entries = (0..<300).map { i in ("p\(i % 40)", (0..<20).map { _ in Float.random(in: -1...1, using: &generator) }) }
+        try gallery.enrollMany(entries.map { (name: $0.0, embedding: $0.1) }, model: "m", source: nil)
+        for _ in 0..<10 {
+            let q = (0..<20).map { _ in Float.random(in: -1...1, using: &generator) }
+            var expected: [String: Double] = [:]
+            for (name, v) in entries { expected[name] = min(expected[name] ?? .infinity, distance(q, v, metric: metric)) }
+            let want = expected.sorted { $0.value < $1.value }.prefix(5)
+            let got = gallery.nearest(q, model: "m", metric: metric, k: 5)
+            #expect(got.map(\.name) == want.map(\.key))
+            for (g, w) in zip(got, want) { #expect(abs(g.distance - w.value) < 1e-4) }
+        }
+    }
 }
