@@ -115,6 +115,23 @@ ov_yunet *ov_yunet_create(const char *model_path, int32_t input_size, float scor
 int32_t ov_yunet_detect(ov_yunet *yunet, const ov_frame *frame, ov_face *out, int32_t capacity);
 void ov_yunet_release(ov_yunet *yunet);
 
+/* OpenCV's res10 SSD face detector (Caffe): 300x300 input, mean (104, 177, 123). No landmarks. */
+typedef struct ov_ssd ov_ssd;
+ov_ssd *ov_ssd_create(const char *prototxt_path, const char *caffemodel_path, float score_threshold,
+                      char *error, size_t error_size);
+int32_t ov_ssd_detect(ov_ssd *ssd, const ov_frame *frame, ov_face *out, int32_t capacity);
+void ov_ssd_release(ov_ssd *ssd);
+
+/* MediaPipe BlazeFace short range (converted to ONNX): 128x128 RGB in [0, 1], NHWC; 896
+ * anchors decoded here. Its 6 keypoints (eyes, nose tip, mouth centre, ears) are not the
+ * 5-point layout, so faces come without landmarks. Best for faces within about 2 m. */
+typedef struct ov_blazeface ov_blazeface;
+ov_blazeface *ov_blazeface_create(const char *model_path, float score_threshold, char *error,
+                                  size_t error_size);
+int32_t ov_blazeface_detect(ov_blazeface *blazeface, const ov_frame *frame, ov_face *out,
+                            int32_t capacity);
+void ov_blazeface_release(ov_blazeface *blazeface);
+
 /* SFace recogniser: aligns the face by its 5 landmarks (alignCrop) and writes a
  * 128-float feature. Returns the dimension written, or -1 (no landmarks, error). */
 typedef struct ov_sface ov_sface;
