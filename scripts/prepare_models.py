@@ -9,6 +9,7 @@ The Clip rewrite: OpenCV 4.6's ONNX importer accepts Clip only with one input an
 min/max attributes, so every Clip whose min/max inputs are constants becomes that form.
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -133,15 +134,62 @@ def rewrite_clips(model):
     return count
 
 
-def finish(onnx_path, dst):
+def canonical_names(model):
+    """tf2onnx numbers the names it makes up (`const_fold_opt__455`) in an order that
+    changes from run to run; renumber them in graph order so the output is reproducible."""
+    g = model.graph
+    keep = {v.name for v in g.input} | {v.name for v in g.output}
+    pattern = re.compile(r"^(.*?)__\d+(:\d+)?$")
+    mapping, counters = {}, {}
+
+    def new_name(name):
+        if name in mapping:
+            return mapping[name]
+        m = pattern.match(name)
+        if not m or name in keep:
+            return name
+        prefix = m.group(1)
+        counters[prefix] = counters.get(prefix, 0) + 1
+        mapping[name] = f"{prefix}__{counters[prefix]}" + (m.group(2) or "")
+        return mapping[name]
+
+    inits = {i.name: i for i in g.initializer}
+    order = []
+    for n in g.node:
+        for i, x in enumerate(n.input):
+            if x in inits and x not in order:
+                order.append(x)
+            n.input[i] = new_name(x)
+        for i, x in enumerate(n.output):
+            n.output[i] = new_name(x)
+        n.name = new_name(n.name)
+    order += [x for x in inits if x not in order]
+    del g.initializer[:]
+    for x in order:
+        t = inits[x]
+        t.name = new_name(t.name)
+        g.initializer.append(t)
+    for v in g.value_info:
+        v.name = new_name(v.name)
+    produced = [o for n in g.node for o in n.output] + [i.name for i in g.initializer]
+    if len(produced) != len(set(produced)):
+        fail("name clash while renumbering tf2onnx names")
+
+
+def finish(onnx_path, dst, src):
     """onnxsim, then the Clip rewrite, then save to dst."""
     from onnxsim import simplify
 
-    model, ok = simplify(onnx.load(onnx_path), check_n=1)  # compares outputs on random input
+    model = onnx.load(onnx_path)
+    canonical_names(model)
+    model, ok = simplify(model, check_n=1)  # compares outputs on random input
     if not ok:
         fail(f"onnxsim could not validate the simplified model of {onnx_path}")
     onnx.checker.check_model(model)
     clips = rewrite_clips(model)  # Clip-6 form under opset 13: the checker would refuse it now
+    canonical_names(model)
+    # tf2onnx records the path it read (a temp dir); keep only the file name
+    model.graph.doc_string = f"converted from {os.path.basename(src)}"
     onnx.save(model, dst)
     print(f"simplified; rewrote {clips} Clip", file=sys.stderr)
 
@@ -155,7 +203,7 @@ def cmd_tflite(src, dst):
         if run.returncode != 0 or not os.path.exists(raw):
             sys.stderr.write(run.stdout[-3000:])
             fail(f"tf2onnx failed on {src}")
-        finish(raw, dst)
+        finish(raw, dst, src)
 
 
 def cmd_keras(src, dst):
@@ -167,7 +215,7 @@ def cmd_keras(src, dst):
     with tempfile.TemporaryDirectory() as tmp:
         raw = os.path.join(tmp, "raw.onnx")
         tf2onnx.convert.from_keras(keras_model, input_signature=spec, opset=13, output_path=raw)
-        finish(raw, dst)
+        finish(raw, dst, src)
 
 
 if __name__ == "__main__":
