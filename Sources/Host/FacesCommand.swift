@@ -6,7 +6,7 @@ extension Occur {
     struct Faces: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Manage the gallery of enrolled people.",
-            subcommands: [Enroll.self, List.self, Remove.self, Name.self])
+            subcommands: [Enroll.self, EnrollDir.self, List.self, Remove.self, Name.self, Rebuild.self])
     }
 
     struct Recognize: ParsableCommand {
@@ -144,6 +144,49 @@ extension Occur.Faces {
                 throw CleanExit.message("error: \(error)", code: 1)
             }
             print("\(unknown) is now \(name)")
+        }
+    }
+
+    struct EnrollDir: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "enroll-dir",
+            abstract: "Enrol a folder per person: DIR/<name>/*.jpg (images already enrolled are skipped).")
+
+        @OptionGroup var options: HostOptions
+        @Argument(help: "The folder holding one folder per person.") var directory: String
+
+        func run() throws {
+            let (host, store) = try options.openStore()
+            let reports: [StillImageFaces.FolderReport]
+            do { reports = try options.stillImageFaces(host: host, store: store).enrollFolders(at: directory) } catch {
+                throw CleanExit.message("error: \(error)", code: 1)
+            }
+            if reports.isEmpty { print("\(directory): no person folders") }
+            for report in reports {
+                if let problem = report.problem {
+                    print("\(report.name): skipped, \(problem)")
+                    continue
+                }
+                report.outcomes.filter { !$0.enrolled }.forEach { print($0.message) }
+                let added = report.outcomes.filter(\.enrolled).count
+                print("\(report.name): \(added) enrolled, \(report.alreadyEnrolled) already enrolled, \(report.outcomes.count - added) skipped")
+            }
+        }
+    }
+
+    struct Rebuild: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-embed every enrolled person's source images with the current backend (after changing it).",
+            discussion: "Embeddings are stored per model, so the old backend's stay and are never mixed with the new ones. Unknown clusters have no source images; they form again as strangers are seen.")
+
+        @OptionGroup var options: HostOptions
+
+        func run() throws {
+            let (host, store) = try options.openStore()
+            let faces = try options.stillImageFaces(host: host, store: store)
+            let outcomes = try faces.rebuild()
+            outcomes.forEach { print($0.message) }
+            print("\(faces.recognizer.embedder.model): \(outcomes.filter(\.enrolled).count) of \(outcomes.count) source images embedded")
         }
     }
 }

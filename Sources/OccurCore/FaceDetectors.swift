@@ -11,6 +11,11 @@ public protocol FaceDetector: AnyObject {
 public func makeFaceDetector(_ c: DetectionConfiguration, models: ModelFiles) throws -> FaceDetector {
     switch c.detector {
     case "yunet": try YuNetFaceDetector(configuration: c, modelPath: models.require(.yunet))
+    case "dlib_hog": try DlibHOGFaceDetector(configuration: c)
+    case "dlib_mmod": try DlibMMODFaceDetector(configuration: c, modelPath: models.require(.dlibMMOD))
+    case "ssd": try SSDFaceDetector(configuration: c, prototxt: models.require(.ssdPrototxt),
+                                    caffemodel: models.require(.ssdWeights))
+    case "blazeface": try BlazeFaceDetector(configuration: c, modelPath: models.require(.blazeFace))
     default: try HaarFaceDetector(configuration: c)
     }
 }

@@ -7,6 +7,9 @@ public enum DistanceMetric: String, Sendable {
     case cosine
     /// Euclidean distance.
     case euclidean
+    /// Chi-square between histograms, as OpenCV's LBPH recogniser compares them
+    /// (HISTCMP_CHISQR_ALT: sum of 2 (a - b)^2 / (a + b)).
+    case chiSquare = "chi_square"
 }
 
 /// Turns an aligned face into a vector. One instance per thread (not thread-safe).
@@ -38,6 +41,23 @@ public final class SFaceEmbedder: FaceEmbedder {
         var c = cFace(face)
         var out = [Float](repeating: 0, count: dimension)
         let written = out.withUnsafeMutableBufferPointer { ov_sface_embed(handle, frame.handle, &c, $0.baseAddress, Int32(dimension)) }
+        return written == dimension ? out : nil
+    }
+}
+
+/// LBPH spatial histograms (OpenCV contrib), compared by chi-square: the classic, weakest
+/// backend, kept for machines without the DNN models. Needs no landmarks.
+public final class LBPHEmbedder: FaceEmbedder {
+    public let model = "lbph-r1-n8-g8"
+    public let dimension = 8 * 8 * 256
+    public let metric = DistanceMetric.chiSquare
+
+    public init() {}
+
+    public func embed(_ face: Face, in frame: Frame) -> [Float]? {
+        var c = cFace(face)
+        var out = [Float](repeating: 0, count: dimension)
+        let written = out.withUnsafeMutableBufferPointer { ov_lbph_histogram(frame.handle, &c, $0.baseAddress, Int32(dimension)) }
         return written == dimension ? out : nil
     }
 }

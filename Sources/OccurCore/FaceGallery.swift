@@ -59,10 +59,12 @@ public final class FaceGallery: Sendable {
         var count: Int { owners.count }
     }
 
+    let store: EventStore
     private let pool: DatabasePool
     private let indexes = Mutex<[IndexKey: Index]>([:])
 
     public init(store: EventStore) throws {
+        self.store = store
         pool = store.pool
         try reload()
     }
@@ -231,9 +233,12 @@ public final class FaceGallery: Sendable {
                             query.withUnsafeBufferPointer { q in
                                 let d = index.dimension
                                 for i in 0..<owners.count {
-                                    let dot = Self.dot(q.baseAddress!, vectors.baseAddress! + i * d, d)
+                                    let v = vectors.baseAddress! + i * d
+                                    let dot = metric == .chiSquare ? 0 : Self.dot(q.baseAddress!, v, d)
                                     let dist: Float
                                     switch metric {
+                                    case .chiSquare:
+                                        dist = Self.chiSquare(q.baseAddress!, v, d)
                                     case .cosine:
                                         let denominator = (queryNorm * norms[i]).squareRoot()
                                         dist = denominator > 0 ? 1 - dot / denominator : 2
@@ -284,14 +289,28 @@ public final class FaceGallery: Sendable {
         return total
     }
 
+    /// OpenCV's HISTCMP_CHISQR_ALT: sum of 2 (a - b)^2 / (a + b) over bins where a + b > 0.
+    static func chiSquare(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var sum: Float = 0
+        for i in 0..<n {
+            let total = a[i] + b[i]
+            if total > 0 {
+                let diff = a[i] - b[i]
+                sum += 2 * diff * diff / total
+            }
+        }
+        return sum
+    }
+
     static func distance(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, metric: DistanceMetric) -> Double {
+        if metric == .chiSquare { return Double(chiSquare(a.baseAddress!, b.baseAddress!, a.count)) }
         let dot = Self.dot(a.baseAddress!, b.baseAddress!, a.count)
         let na = Self.dot(a.baseAddress!, a.baseAddress!, a.count), nb = Self.dot(b.baseAddress!, b.baseAddress!, b.count)
         switch metric {
         case .cosine:
             let denominator = (na * nb).squareRoot()
             return denominator > 0 ? Double(1 - dot / denominator) : 2
-        case .euclidean:
+        case .euclidean, .chiSquare:
             return Double(max(0, na + nb - 2 * dot).squareRoot())
         }
     }

@@ -26,6 +26,11 @@ public final class FaceRecognizer {
     public static func defaultThreshold(model: String) -> Double {
         switch model {
         case "sface-2021dec": 1 - 0.363
+        case "dlib-resnet-v1": 0.6  // face_recognition's default tolerance
+        // Chi-square between LBPH histograms. On dlib's johns set (55 aligned crops) same-person
+        // pairs have median 81.6, different-person pairs 10th percentile 81.8, minimum 68.9:
+        // LBPH cannot separate them by threshold alone, so 75 names only close matches.
+        case "lbph-r1-n8-g8": 75
         default: 0.6
         }
     }
@@ -68,9 +73,18 @@ public func makeFaceRecognizer(_ configuration: HostConfiguration, gallery: Face
         }
         return FaceRecognizer(embedder: try SFaceEmbedder(modelPath: models.require(.sface)), gallery: gallery,
                               threshold: c.threshold, margin: c.margin)
-    default:  // auto
+    case "dlib":
+        return FaceRecognizer(embedder: try DlibEmbedder(models: models), gallery: gallery,
+                              threshold: c.threshold, margin: c.margin)
+    case "lbph":
+        return FaceRecognizer(embedder: LBPHEmbedder(), gallery: gallery, threshold: c.threshold, margin: c.margin)
+    default:  // auto: SFace behind YuNet, else dlib (it finds its own landmarks behind any detector)
         if configuration.detection.detector == "yunet", models.has(.sface) {
             return FaceRecognizer(embedder: try SFaceEmbedder(modelPath: models.path(.sface)), gallery: gallery,
+                                  threshold: c.threshold, margin: c.margin)
+        }
+        if models.has(.dlibShapePredictor), models.has(.dlibResNet) {
+            return FaceRecognizer(embedder: try DlibEmbedder(models: models), gallery: gallery,
                                   threshold: c.threshold, margin: c.margin)
         }
         return nil

@@ -44,7 +44,8 @@ public struct CameraConfiguration: Sendable, Equatable {
 }
 
 public struct DetectionConfiguration: Sendable, Equatable {
-    /// `yunet` (default: 2.6-13 ms a frame on a CPU, 5 landmarks for alignment) or `haar`.
+    /// `yunet` (default: 2.6-13 ms a frame on a CPU, 5 landmarks for alignment), `haar`, or dlib's
+    /// `dlib_hog` / `dlib_mmod` (face_recognition's hog and cnn models; no landmarks).
     public var detector: String = "yunet"
     /// YuNet: frames are scaled so their longer side is this many pixels. Default 640.
     public var inputSize: Int = 640
@@ -61,7 +62,9 @@ public struct DetectionConfiguration: Sendable, Equatable {
 }
 
 public struct RecognitionConfiguration: Sendable, Equatable {
-    /// `auto` (the best backend whose model is present), `sface`, or `none`. Default auto.
+    /// `auto` (the best backend whose model is present), `sface`, `dlib` (face_recognition's
+    /// ResNet descriptor, any detector), `lbph` (OpenCV contrib; no model file, weakest), or
+    /// `none`. Default auto.
     public var backend: String = "auto"
     /// Largest distance that still names a person; nil = the backend's documented default.
     public var threshold: Double? = nil
@@ -83,8 +86,12 @@ public struct RecognitionConfiguration: Sendable, Equatable {
     public var maxClusterEmbeddings: Int = 20
     /// Faces smaller than this (pixels, shorter box side) are not matched, clustered or enrolled. Default 48.
     public var minQualityFaceSize: Int = 48
-    /// Faces blurrier than this (variance of the Laplacian over the face) are likewise skipped. Default 20.
+    /// Faces blurrier than this (variance of the Laplacian over the face scaled to 112 px wide)
+    /// are likewise skipped. Default 20.
     public var minSharpness: Double = 20
+    /// A folder per person (`<face_db>/<name>/*.jpg`) enrolled at start: images not yet
+    /// enrolled for the current backend are added. Default none.
+    public var faceDB: String? = nil
     public init() {}
 }
 
@@ -127,7 +134,7 @@ extension HostConfiguration {
         }
         try f.read("models_dir", into: &modelsDir) { resolvePath(try $0.string(), relativeTo: base) }
         try f.read("detection", into: &detection) { try DetectionConfiguration($0, base: base) }
-        try f.read("recognition", into: &recognition) { try RecognitionConfiguration($0) }
+        try f.read("recognition", into: &recognition) { try RecognitionConfiguration($0, base: base) }
         try f.read("tracking", into: &tracking) { try TrackingConfiguration($0) }
         try f.read("storage", into: &storage) { try StorageConfiguration($0) }
         try f.finish()
@@ -153,7 +160,7 @@ extension DetectionConfiguration {
     init(_ node: ConfigNode, base: String) throws {
         self.init()
         let f = try node.fields()
-        try f.read("detector", into: &detector) { try $0.choice(["yunet", "haar"]) }
+        try f.read("detector", into: &detector) { try $0.choice(["yunet", "haar", "ssd", "blazeface", "dlib_hog", "dlib_mmod"]) }
         try f.read("input_size", into: &inputSize) { try $0.int(atLeast: 64, atMost: 4096) }
         try f.read("score_threshold", into: &scoreThreshold) { try $0.double(atLeast: 0, atMost: 1) }
         try f.read("cascade", into: &cascade) { resolvePath(try $0.string(), relativeTo: base) }
@@ -166,10 +173,10 @@ extension DetectionConfiguration {
 }
 
 extension RecognitionConfiguration {
-    init(_ node: ConfigNode) throws {
+    init(_ node: ConfigNode, base: String) throws {
         self.init()
         let f = try node.fields()
-        try f.read("backend", into: &backend) { try $0.choice(["auto", "sface", "none"]) }
+        try f.read("backend", into: &backend) { try $0.choice(["auto", "sface", "dlib", "lbph", "none"]) }
         try f.read("threshold", into: &threshold) { try $0.double(above: 0) }
         try f.read("margin", into: &margin) { try $0.double(atLeast: 0) }
         try f.read("recheck_seconds", into: &recheckSeconds) { try $0.double(above: 0) }
@@ -178,6 +185,7 @@ extension RecognitionConfiguration {
         try f.read("snapshots", into: &snapshots) { try $0.bool() }
         try f.read("cluster_threshold", into: &clusterThreshold) { try $0.double(above: 0) }
         try f.read("max_cluster_embeddings", into: &maxClusterEmbeddings) { try $0.int(atLeast: 1) }
+        try f.read("face_db", into: &faceDB) { resolvePath(try $0.string(), relativeTo: base) }
         if let quality = f.optional("quality") {
             let q = try quality.fields()
             try q.read("min_face_size", into: &minQualityFaceSize) { try $0.int(atLeast: 0) }

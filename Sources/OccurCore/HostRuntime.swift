@@ -28,6 +28,9 @@ public final class HostRuntime: Sendable {
         self.logger = logger
         store = try EventStore(path: configuration.databasePath)
         gallery = try FaceGallery(store: store)
+        if let faceDB = configuration.recognition.faceDB {
+            try Self.enrollFaceDB(faceDB, configuration: configuration, gallery: gallery, logger: logger)
+        }
         snapshots = SnapshotStore(dataDir: configuration.dataDir, cooldown: configuration.recognition.snapshotCooldown,
                                   logger: logger)
         writer = EventWriter(store: store, configuration: configuration.storage, logger: logger, onWritten: onWritten)
@@ -44,6 +47,26 @@ public final class HostRuntime: Sendable {
         cameras = configuration.cameras.map {
             CameraPipeline(configuration: $0, host: configuration, gallery: gallery, snapshots: snapshots, bus: bus,
                            logger: logger)
+        }
+    }
+
+    /// Enrols what is new in the face_db folders before the cameras start.
+    static func enrollFaceDB(_ root: String, configuration: HostConfiguration, gallery: FaceGallery,
+                             logger: Logger) throws {
+        guard FileManager.default.fileExists(atPath: root) else {
+            logger.warning("recognition.face_db \(root) does not exist: nothing enrolled from it")
+            return
+        }
+        let reports = try StillImageFaces(configuration: configuration, gallery: gallery, logger: logger)
+            .enrollFolders(at: root)
+        for report in reports {
+            if let problem = report.problem {
+                logger.warning("face_db/\(report.name) skipped: \(problem)")
+                continue
+            }
+            for outcome in report.outcomes where !outcome.enrolled { logger.warning("face_db: \(outcome.message)") }
+            let added = report.outcomes.filter(\.enrolled).count
+            if added > 0 { logger.info("face_db: \(report.name): \(added) images enrolled") }
         }
     }
 

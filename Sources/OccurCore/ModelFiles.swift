@@ -6,6 +6,14 @@ public struct ModelFiles: Sendable {
     public enum Model: String, CaseIterable, Sendable {
         case yunet = "face_detection_yunet_2023mar.onnx"
         case sface = "face_recognition_sface_2021dec.onnx"
+        case dlibShapePredictor = "shape_predictor_5_face_landmarks.dat"
+        case dlibResNet = "dlib_face_recognition_resnet_model_v1.dat"
+        case dlibMMOD = "mmod_human_face_detector.dat"
+        case ssdPrototxt = "deploy.prototxt"
+        case ssdWeights = "res10_300x300_ssd_iter_140000.caffemodel"
+        case blazeFace = "face_detection_short_range.onnx"
+        case blazePose = "pose_landmark_full.onnx"
+        case maskClassifier = "face_mask_detector.onnx"
     }
 
     /// Default `~/.cache/occur/models`, or `$OCCUR_MODELS`.

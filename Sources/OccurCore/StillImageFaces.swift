@@ -31,7 +31,7 @@ public final class StillImageFaces {
         detector = try makeFaceDetector(configuration.detection, models: ModelFiles(directory: configuration.modelsDir))
         guard let recognizer = try makeFaceRecognizer(configuration, gallery: gallery, logger: logger) else {
             throw ConfigError(file: "occur.yaml", keyPath: "recognition.backend",
-                              message: "no recognition backend is available (backend: \(configuration.recognition.backend), detector: \(configuration.detection.detector)); use detector yunet with the SFace model from scripts/models")
+                              message: "no recognition backend is available (backend: \(configuration.recognition.backend), detector: \(configuration.detection.detector)); use detector yunet with the SFace model, or any detector with the dlib models, from scripts/models")
         }
         self.recognizer = recognizer
     }

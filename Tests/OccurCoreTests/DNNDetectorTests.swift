@@ -5,23 +5,29 @@ import OccurTestSupport
 
 /// The SSD and BlazeFace detectors on the face_recognition sdist's photos.
 @Suite struct DNNDetectorTests {
-    let models = ModelFiles().directory
+    func detector(_ name: String) throws -> FaceDetector {
+        let host = try HostConfiguration(ConfigNode.parse(
+            "detection: { detector: \(name), score_threshold: 0.5 }", file: "occur.yaml"))
+        return try makeFaceDetector(host.detection, models: ModelFiles())
+    }
 
     @Test(arguments: ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "32bit.png"])
     func ssdFindsTheFace(image: String) throws {
-        var c = DetectionConfiguration()
-        c.scoreThreshold = 0.5
-        let detector = try SSDFaceDetector(configuration: c, prototxt: models + "/deploy.prototxt",
-                                           caffemodel: models + "/res10_300x300_ssd_iter_140000.caffemodel")
-        try expectOneFaceLikeYuNet(detector, image)
+        try expectOneFaceLikeYuNet(try detector("ssd"), image)
     }
 
     @Test(arguments: ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "32bit.png"])
     func blazeFaceFindsTheFace(image: String) throws {
+        try expectOneFaceLikeYuNet(try detector("blazeface"), image)
+    }
+
+    @Test func aMissingModelNamesTheCommandThatPreparesIt() throws {
         var c = DetectionConfiguration()
-        c.scoreThreshold = 0.5
-        let detector = try BlazeFaceDetector(configuration: c, modelPath: models + "/face_detection_short_range.onnx")
-        try expectOneFaceLikeYuNet(detector, image)
+        c.detector = "ssd"
+        let error = #expect(throws: MissingModelError.self) {
+            try makeFaceDetector(c, models: ModelFiles(directory: "/nonexistent/models"))
+        }
+        #expect(error?.description.contains("run scripts/models") == true)
     }
 
     /// One face, overlapping the one YuNet finds.

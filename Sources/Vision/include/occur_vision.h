@@ -140,6 +140,12 @@ int32_t ov_sface_embed(ov_sface *sface, const ov_frame *frame, const ov_face *fa
                        int32_t capacity);
 void ov_sface_release(ov_sface *sface);
 
+/* LBPH (OpenCV contrib's LBPHFaceRecognizer, radius 1, 8 neighbours, 8x8 grid): the face is
+ * aligned to 112x112 by its 5 landmarks (or its box scaled when it has none), turned grey and
+ * equalised, and its spatial histogram (8 * 8 * 256 floats) written to `out`. Returns the
+ * count written, or -1. */
+int32_t ov_lbph_histogram(const ov_frame *frame, const ov_face *face, float *out, int32_t capacity);
+
 /* A new frame: the region (x, y, w, h) of `src`, clipped to the frame (NULL when empty). */
 ov_frame *ov_frame_crop(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h);
 /* A new frame: a copy of `src` with a box drawn at (x, y, w, h) and `label` above it. */
