@@ -42,7 +42,7 @@ extension StoredEvent {
         return object
     }
 
-    nonisolated(unsafe) static let timeFormatter: DateFormatter = {
+    static let timeFormatter: DateFormatter = {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.dateFormat = "yyyy-MM-dd HH:mm:ss.SSS"

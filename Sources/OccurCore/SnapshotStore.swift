@@ -132,7 +132,7 @@ public final class SnapshotStore: Service, @unchecked Sendable {
         }
     }
 
-    nonisolated(unsafe) static let dayFormatter: DateFormatter = {
+    static let dayFormatter: DateFormatter = {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")
