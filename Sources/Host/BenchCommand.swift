@@ -96,7 +96,7 @@ extension Occur.Bench {
             getrusage(RUSAGE_CHILDREN.rawValue, &usage)
             print("occur bench memory")
             print("machine: \(Benchmarks.machineDescription())")
-            print("input:   \(written) frames, 640x480, of \(video); Haar face detection; 4 plugins (sample, fixture_ok, noop, thrower) receiving every event kind incl. frames")
+            print("input:   \(written) frames, 640x480, of \(video); default detection (YuNet) and recognition (SFace); 4 plugins (sample, fixture_ok, noop, thrower) receiving every event kind incl. frames")
             print(String(format: "occur run: peak RSS %.1f MiB, %.1f s (%.1f frames/s), exit %d", Double(usage.ru_maxrss) / 1024,
                          seconds, Double(written) / seconds, process.terminationStatus))
             print(summary.trimmingCharacters(in: .whitespacesAndNewlines))

@@ -132,7 +132,7 @@ final class CameraSource {
             // No frame: a file ended (or loops); a live source dropped and is reopened.
             if kind == .videoFile {
                 guard configuration.loop, !shouldStop() else { return nil }
-                loopOffsetNanos = lastMediaNanos + 1
+                loopOffsetNanos = lastMediaNanos + Int64(1e9 / max(1, capture?.framesPerSecond ?? 25))
                 capture = try? VideoCapture(source: configuration.source, kind: .file)
                 if capture == nil { return nil }
                 continue
@@ -144,8 +144,14 @@ final class CameraSource {
 
     private func timestamp(_ capture: VideoCapture) -> Int64 {
         guard kind == .videoFile else { return monotonicNanos() }
-        let media = Int64(capture.positionMilliseconds * 1_000_000) + loopOffsetNanos
-        lastMediaNanos = max(lastMediaNanos, media)
+        var media = Int64(capture.positionMilliseconds * 1_000_000) + loopOffsetNanos
+        // FFmpeg can report a stale or zero position near the end of a file: media time never
+        // goes backwards, it steps on by one frame interval instead.
+        if index > 0, media <= lastMediaNanos {
+            let fps = capture.framesPerSecond > 0 ? capture.framesPerSecond : 25
+            media = lastMediaNanos + Int64(1e9 / fps)
+        }
+        lastMediaNanos = media
         return startNanos + media
     }
 

@@ -34,6 +34,15 @@ import OccurTestSupport
         #expect(zip(times, times.dropFirst()).allSatisfy { $0 < $1 })
     }
 
+    @Test func mediaTimeNeverGoesBackwardsEvenAtTheEndOfAFile() throws {
+        let frames = drain(try source(CameraConfiguration(id: "v", source: Fixtures.openCVData + "/Megamind.avi")))
+        #expect(frames.count == 270)
+        let times = frames.map(\.timestampNanos)
+        #expect(zip(times, times.dropFirst()).allSatisfy { $0 < $1 })
+        let seconds = Double(times.last! - times.first!) / 1e9
+        #expect(seconds > 10.5 && seconds < 11.6, "clip spans \(seconds) s")  // 270 frames at 23.98/s
+    }
+
     @Test func fpsThinsAFileByMediaTime() throws {
         var camera = CameraConfiguration(id: "v", source: Fixtures.openCVData + "/Megamind.avi")
         camera.fps = 5  // the clip runs at about 23.98 frames/s for 11.3 s
