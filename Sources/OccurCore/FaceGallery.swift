@@ -241,7 +241,7 @@ public final class FaceGallery: Sendable {
                                         dist = Self.chiSquare(q.baseAddress!, v, d)
                                     case .cosine:
                                         let denominator = (queryNorm * norms[i]).squareRoot()
-                                        dist = denominator > 0 ? 1 - dot / denominator : 2
+                                        dist = denominator > 0 ? max(0, 1 - dot / denominator) : 2
                                     case .euclidean:
                                         dist = max(0, queryNorm + norms[i] - 2 * dot).squareRoot()
                                     }
@@ -309,7 +309,7 @@ public final class FaceGallery: Sendable {
         switch metric {
         case .cosine:
             let denominator = (na * nb).squareRoot()
-            return denominator > 0 ? Double(1 - dot / denominator) : 2
+            return denominator > 0 ? Double(max(0, 1 - dot / denominator)) : 2
         case .euclidean, .chiSquare:
             return Double(max(0, na + nb - 2 * dot).squareRoot())
         }
