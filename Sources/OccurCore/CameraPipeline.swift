@@ -72,7 +72,8 @@ public final class CameraPipeline: Sendable {
         var lastTimestamp: Int64 = 0
         while let input = source.next() {
             if source.kind.isStill { endTracks(&tracker, recognition, at: input.timestampNanos) }
-            let detected = detector.detect(in: input.frame)
+            let seen = host.detection.lightingCorrected(input.frame)  // the frame itself unless it is dark
+            let detected = detector.detect(in: seen)
             var update = tracker.update(detected, at: input.timestampNanos)
             lastTimestamp = input.timestampNanos
             for face in update.appeared {
@@ -80,7 +81,7 @@ public final class CameraPipeline: Sendable {
             }
             if let recognition {
                 for i in update.faces.indices {
-                    if let announcement = recognition.process(&update.faces[i], in: input.frame, at: input.timestampNanos) {
+                    if let announcement = recognition.process(&update.faces[i], in: seen, at: input.timestampNanos) {
                         publish(announcement.kind, face: update.faces[i], input: input, payload: announcement.payload,
                                 snapshot: true)
                     }

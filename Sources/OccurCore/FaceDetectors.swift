@@ -20,6 +20,19 @@ public func makeFaceDetector(_ c: DetectionConfiguration, models: ModelFiles) th
     }
 }
 
+extension DetectionConfiguration {
+    /// The frame detection and recognition look at: corrected for poor light as `lighting`
+    /// says, or the frame itself (no copy) when no correction applies.
+    public func lightingCorrected(_ frame: Frame) -> Frame {
+        switch lighting {
+        case "clahe": frame.enhanced(clipLimit: claheClipLimit, gamma: 1)
+        case "gamma": frame.enhanced(clipLimit: 0, gamma: gamma)
+        case "auto": frame.meanBrightness < darkThreshold ? frame.enhanced(clipLimit: claheClipLimit, gamma: gamma) : frame
+        default: frame
+        }
+    }
+}
+
 /// OpenCV's Haar cascade (opencv-data). No landmarks, so no SFace recognition.
 public final class HaarFaceDetector: FaceDetector {
     private let handle: OpaquePointer

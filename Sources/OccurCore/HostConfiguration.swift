@@ -58,6 +58,15 @@ public struct DetectionConfiguration: Sendable, Equatable {
     public var minNeighbors: Int = 5
     /// Equalise the histogram before detecting (helps in poor light). Default true.
     public var equalizeHistogram: Bool = true
+    /// Lighting correction before detection and recognition: `none`, `clahe`, `gamma`, or
+    /// `auto` (CLAHE and gamma on frames darker than `dark_threshold`). Default none.
+    public var lighting: String = "none"
+    /// CLAHE clip limit. Default 2.0.
+    public var claheClipLimit: Double = 2.0
+    /// Gamma above 1 brightens shadows. Default 1.8.
+    public var gamma: Double = 1.8
+    /// `auto`: mean grey level (0-255) below which a frame counts as dark. Default 70.
+    public var darkThreshold: Double = 70
     public init() {}
 }
 
@@ -168,6 +177,10 @@ extension DetectionConfiguration {
         try f.read("scale_factor", into: &scaleFactor) { try $0.double(above: 1.0, atMost: 2.0) }
         try f.read("min_neighbors", into: &minNeighbors) { try $0.int(atLeast: 0) }
         try f.read("equalize_histogram", into: &equalizeHistogram) { try $0.bool() }
+        try f.read("lighting", into: &lighting) { try $0.choice(["none", "clahe", "gamma", "auto"]) }
+        try f.read("clahe_clip_limit", into: &claheClipLimit) { try $0.double(above: 0, atMost: 40) }
+        try f.read("gamma", into: &gamma) { try $0.double(above: 0, atMost: 10) }
+        try f.read("dark_threshold", into: &darkThreshold) { try $0.double(atLeast: 0, atMost: 255) }
         try f.finish()
     }
 }

@@ -26,8 +26,10 @@ public final class StillImageFaces {
 
     public let recognizer: FaceRecognizer
     private let detector: FaceDetector
+    private let detection: DetectionConfiguration
 
     public init(configuration: HostConfiguration, gallery: FaceGallery, logger: Logger) throws {
+        detection = configuration.detection
         detector = try makeFaceDetector(configuration.detection, models: ModelFiles(directory: configuration.modelsDir))
         guard let recognizer = try makeFaceRecognizer(configuration, gallery: gallery, logger: logger) else {
             throw ConfigError(file: "occur.yaml", keyPath: "recognition.backend",
@@ -41,7 +43,7 @@ public final class StillImageFaces {
         var outcomes: [EnrollOutcome] = []
         for path in images {
             let frame: Frame
-            do { frame = try Frame.read(contentsOf: path) } catch {
+            do { frame = detection.lightingCorrected(try Frame.read(contentsOf: path)) } catch {
                 outcomes.append(.unreadable(path: path, reason: "\(error)"))
                 continue
             }
@@ -63,7 +65,7 @@ public final class StillImageFaces {
 
     /// Every face in the image with what recognition says (nil when it could not embed).
     public func recognize(imageAt path: String) throws -> [(face: Face, recognition: Recognition?)] {
-        let frame = try Frame.read(contentsOf: path)
+        let frame = detection.lightingCorrected(try Frame.read(contentsOf: path))
         return detector.detect(in: frame).map { ($0, recognizer.recognize($0, in: frame)) }
     }
 }

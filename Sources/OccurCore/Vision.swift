@@ -70,6 +70,14 @@ public final class Frame: @unchecked Sendable {
                            Int32(box.height.rounded()), label).map(Frame.init)
     }
 
+    /// Lighting correction: CLAHE on lightness (when clipLimit > 0), then gamma (when != 1).
+    public func enhanced(clipLimit: Double, gamma: Double) -> Frame {
+        ov_frame_enhanced(handle, clipLimit, gamma).map(Frame.init) ?? self
+    }
+
+    /// Mean brightness of the frame, 0...255.
+    public var meanBrightness: Double { ov_frame_mean_brightness(handle) }
+
     /// Variance of the Laplacian over `region`: higher is sharper.
     public func sharpness(in region: Box) -> Double {
         ov_frame_sharpness(handle, Int32(region.x.rounded()), Int32(region.y.rounded()),

@@ -2,6 +2,7 @@
 #include "occur_vision.h"
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -256,6 +257,44 @@ ov_frame *ov_frame_annotated(const ov_frame *src, int32_t x, int32_t y, int32_t 
         return new ov_frame(out);
     } catch (...) {
         return nullptr;
+    }
+}
+
+ov_frame *ov_frame_enhanced(const ov_frame *src, double clip_limit, double gamma) {
+    try {
+        cv::Mat out = src->mat.clone();
+        if (clip_limit > 0) {
+            auto clahe = cv::createCLAHE(clip_limit, cv::Size(8, 8));
+            if (out.channels() == 1) {
+                clahe->apply(out, out);
+            } else {
+                cv::Mat lab;
+                cv::cvtColor(out, lab, cv::COLOR_BGR2Lab);
+                std::vector<cv::Mat> planes;
+                cv::split(lab, planes);
+                clahe->apply(planes[0], planes[0]);
+                cv::merge(planes, lab);
+                cv::cvtColor(lab, out, cv::COLOR_Lab2BGR);
+            }
+        }
+        if (gamma > 0 && gamma != 1.0) {
+            cv::Mat lut(1, 256, CV_8U);
+            for (int i = 0; i < 256; ++i)
+                lut.at<uchar>(i) = cv::saturate_cast<uchar>(std::pow(i / 255.0, 1.0 / gamma) * 255.0);
+            cv::LUT(out, lut, out);
+        }
+        return new ov_frame(out);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+double ov_frame_mean_brightness(const ov_frame *src) {
+    try {
+        cv::Scalar m = cv::mean(src->mat);
+        return src->mat.channels() == 1 ? m[0] : 0.114 * m[0] + 0.587 * m[1] + 0.299 * m[2];
+    } catch (...) {
+        return 0;
     }
 }
 

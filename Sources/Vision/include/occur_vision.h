@@ -151,6 +151,13 @@ ov_frame *ov_frame_crop(const ov_frame *src, int32_t x, int32_t y, int32_t w, in
 /* A new frame: a copy of `src` with a box drawn at (x, y, w, h) and `label` above it. */
 ov_frame *ov_frame_annotated(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h,
                              const char *label);
+/* Lighting correction for dark scenes. A new frame: CLAHE on the lightness channel
+ * (clip_limit, 8x8 tiles) when clip_limit > 0, then gamma (out = in^(1/gamma)) when
+ * gamma != 1. */
+ov_frame *ov_frame_enhanced(const ov_frame *src, double clip_limit, double gamma);
+/* Mean grey level, 0..255. */
+double ov_frame_mean_brightness(const ov_frame *src);
+
 /* Variance of the Laplacian of the region scaled to 112 pixels wide: a sharpness score
  * (higher = sharper) that does not depend on the region's size. */
 double ov_frame_sharpness(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h);
