@@ -62,6 +62,8 @@ public final class FaceGallery: Sendable {
     let store: EventStore
     private let pool: DatabasePool
     private let indexes = Mutex<[IndexKey: Index]>([:])
+    /// The gallery revision (a counter every change bumps) the in-memory index reflects.
+    private let revision = Mutex<Int64>(0)
 
     public init(store: EventStore) throws {
         self.store = store
@@ -71,12 +73,12 @@ public final class FaceGallery: Sendable {
 
     /// Rebuilds the in-memory index from the database.
     public func reload() throws {
-        let rows = try pool.read { db in
-            try Row.fetchAll(db, sql: """
+        let (rows, current) = try pool.read { db in
+            (try Row.fetchAll(db, sql: """
                 SELECT identities.name, identities.kind, embeddings.model, embeddings.dimension, embeddings.vector
                 FROM embeddings JOIN identities ON identities.id = embeddings.identity_id
                 ORDER BY embeddings.id
-                """)
+                """), try Self.revision(db))
         }
         var fresh: [IndexKey: Index] = [:]
         for row in rows {
@@ -87,6 +89,30 @@ public final class FaceGallery: Sendable {
             fresh[key, default: Index(dimension: dimension)].append(vector, for: row["name"])
         }
         indexes.withLock { $0 = fresh }
+        revision.withLock { $0 = current }
+    }
+
+    /// Reloads when another process (`occur faces enroll` while `occur run` runs) changed
+    /// the gallery since this index was built. One small query when nothing changed.
+    @discardableResult
+    public func refreshIfChanged() throws -> Bool {
+        let current = try pool.read { try Self.revision($0) }
+        guard current != revision.withLock({ $0 }) else { return false }
+        try reload()
+        return true
+    }
+
+    private static func revision(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'gallery'") ?? 0
+    }
+
+    /// Counts a change to the gallery; returns the new revision. Inside every write.
+    private static func bump(_ db: Database) throws -> Int64 {
+        try db.execute(sql: """
+            INSERT INTO counters (name, value) VALUES ('gallery', 1)
+            ON CONFLICT(name) DO UPDATE SET value = value + 1
+            """)
+        return try revision(db)
     }
 
     /// Adds one embedding for the person `name` (creating the identity when new).
@@ -109,13 +135,14 @@ public final class FaceGallery: Sendable {
                 try insertEmbedding.execute(arguments: [entry.name, model, entry.embedding.count,
                                                         Self.blob(entry.embedding), source, now])
             }
+            _ = try Self.bump(db)
         }
         try reload()
     }
 
     private func add(_ embedding: [Float], to name: String, kind: Kind, model: String, source: String?) throws {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        try pool.write { db in
+        let newRevision = try pool.write { db -> Int64 in
             try db.execute(sql: "INSERT OR IGNORE INTO identities (name, kind, created_ms) VALUES (?, ?, ?)",
                            arguments: [name, kind.rawValue, now])
             let id = try Int64.fetchOne(db, sql: "SELECT id FROM identities WHERE name = ?", arguments: [name])!
@@ -123,9 +150,12 @@ public final class FaceGallery: Sendable {
                 INSERT INTO embeddings (identity_id, model, dimension, vector, source, created_ms)
                 VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [id, model, embedding.count, Self.blob(embedding), source, now])
+            return try Self.bump(db)
         }
         let key = IndexKey(model: model, kind: kind)
         indexes.withLock { $0[key, default: Index(dimension: embedding.count)].append(embedding, for: name) }
+        // In step unless another writer changed the gallery meanwhile (then refresh reloads).
+        revision.withLock { if $0 == newRevision - 1 { $0 = newRevision } }
     }
 
     /// Starts a new `unknown-N` cluster with this embedding; returns its name.
@@ -170,6 +200,7 @@ public final class FaceGallery: Sendable {
                 try db.execute(sql: "UPDATE identities SET name = ?, kind = 'person' WHERE id = ?", arguments: [name, source])
             }
             try db.execute(sql: "UPDATE events SET identity = ? WHERE identity = ?", arguments: [name, unknown])
+            _ = try Self.bump(db)
         }
         try reload()
     }
@@ -189,6 +220,7 @@ public final class FaceGallery: Sendable {
             try db.execute(sql: """
                 UPDATE events SET identity = NULL, snapshot_face = NULL, snapshot_frame = NULL WHERE identity = ?
                 """, arguments: [name])
+            if removed { _ = try Self.bump(db) }
             return (removed || !files.isEmpty, files)
         }
         if let dataDir {

@@ -81,6 +81,9 @@ public struct RecognitionConfiguration: Sendable, Equatable {
     public var margin: Double = 0.05
     /// Recognise a track again after this many seconds. Default 10.
     public var recheckSeconds: Double = 10
+    /// Sooner when the last answer was unsure: unknown, or named within `margin` of the
+    /// threshold. Default 1.
+    public var uncertainRecheckSeconds: Double = 1
     /// The same unknown person (cluster) is announced at most once per camera in this many
     /// seconds, however often they step in and out of view. Default 15.
     public var unknownCooldown: Double = 15
@@ -193,6 +196,7 @@ extension RecognitionConfiguration {
         try f.read("threshold", into: &threshold) { try $0.double(above: 0) }
         try f.read("margin", into: &margin) { try $0.double(atLeast: 0) }
         try f.read("recheck_seconds", into: &recheckSeconds) { try $0.double(above: 0) }
+        try f.read("uncertain_recheck_seconds", into: &uncertainRecheckSeconds) { try $0.double(above: 0) }
         try f.read("unknown_cooldown", into: &unknownCooldown) { try $0.double(atLeast: 0) }
         try f.read("snapshot_cooldown", into: &snapshotCooldown) { try $0.double(atLeast: 0) }
         try f.read("snapshots", into: &snapshots) { try $0.bool() }

@@ -20,7 +20,10 @@ final class TrackRecognition {
     let recognizer: FaceRecognizer
     let configuration: RecognitionConfiguration
     private let recheckNanos: Int64
+    private let uncertainRecheckNanos: Int64
     private let clusterThreshold: Double
+    /// When the gallery was last checked for changes made by other processes (monotonic).
+    private var galleryCheckedAt: Int64 = 0
     private var states: [Int64: State] = [:]
     /// When each unknown cluster was last announced on this camera.
     private var unknownAnnounced: [String: Int64] = [:]
@@ -32,6 +35,7 @@ final class TrackRecognition {
         self.recognizer = recognizer
         self.configuration = configuration
         recheckNanos = Int64(configuration.recheckSeconds * 1e9)
+        uncertainRecheckNanos = Int64(min(configuration.uncertainRecheckSeconds, configuration.recheckSeconds) * 1e9)
         clusterThreshold = configuration.clusterThreshold ?? recognizer.threshold
         self.logger = logger
     }
@@ -47,11 +51,12 @@ final class TrackRecognition {
     func process(_ face: inout Face, in frame: Frame, at nanos: Int64) -> Announcement? {
         defer { apply(to: &face) }
         let previous = states[face.trackID]
-        if let previous, nanos - previous.checkedAt < recheckNanos { return nil }
+        if let previous, nanos - previous.checkedAt < recheckInterval(after: previous.recognition) { return nil }
         guard passesQualityGate(face, in: frame) else {
             belowQuality += 1
             return nil
         }
+        refreshGallery()
         guard let result = recognizer.recognize(face, in: frame) else { return nil }
         recognitions += 1
         var unknownID: String?
@@ -71,6 +76,24 @@ final class TrackRecognition {
         }
         if let unknownID { unknownAnnounced[unknownID] = nanos }
         return Announcement(kind: .faceUnknown, payload: payload(result, unknownID: unknownID))
+    }
+
+    /// Unsure answers (unknown, or a name close to the threshold) are checked again sooner.
+    func recheckInterval(after r: Recognition) -> Int64 {
+        let unsure = r.identity == nil || r.distance > recognizer.threshold - recognizer.margin
+        return unsure ? uncertainRecheckNanos : recheckNanos
+    }
+
+    /// Picks up enrolments made by another process, looking at most once a second.
+    private func refreshGallery() {
+        let now = monotonicNanos()
+        guard now - galleryCheckedAt >= 1_000_000_000 else { return }
+        galleryCheckedAt = now
+        do {
+            if try recognizer.gallery.refreshIfChanged() { logger.info("gallery changed: reloaded") }
+        } catch {
+            logger.error("gallery not reloaded: \(error)")
+        }
     }
 
     /// The unknown cluster this embedding belongs to: the track's own, the nearest existing

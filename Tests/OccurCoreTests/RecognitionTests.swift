@@ -120,9 +120,8 @@ import OccurTestSupport
         #expect(gallery.nearest([0, 1, 0], model: "other", metric: .cosine, k: 1).isEmpty)
     }
 
-    @Test func aMovingFaceIsRecognisedOncePerTrack() throws {
-        // A video of obama2's face gliding across a plain background, made with OpenCV.
-        let dir = Fixtures.temporaryDirectory("moving")
+    /// A video of obama2's face gliding across a plain background (40 frames, 25/s), made with OpenCV.
+    func movingFaceVideo(in dir: String) throws -> String {
         let photo = try Frame.read(contentsOf: Fixtures.faceImage("obama2.jpg"))
         let face = try #require(try yunet().detect(in: photo).first)
         let crop = Box(x: face.box.x - 30, y: face.box.y - 30, width: face.box.width + 60, height: face.box.height + 60)
@@ -133,24 +132,60 @@ import OccurTestSupport
                 writer.write(background.pasting(photo, region: crop, atX: 20 + step * 10, y: 40 + step * 3))
             }
         }  // the writer closes the file here
+        return dir + "/moving.avi"
+    }
 
-        let store = try EventStore(path: dir + "/occur.db")
-        let gallery = try FaceGallery(store: store)
+    /// Runs one camera over `video` with `enrolled` in the gallery; returns its counters and the bus.
+    func runCamera(on video: String, dir: String, enrolled: [String]) throws -> (CameraCounters, EventBus) {
+        let gallery = try FaceGallery(store: EventStore(path: dir + "/occur.db"))
         var host = HostConfiguration()
         host.dataDir = dir
-        _ = try StillImageFaces(configuration: host, gallery: gallery, logger: Fixtures.logger)
-            .enroll(name: "obama", images: [Fixtures.faceImage("obama.jpg")])
+        if !enrolled.isEmpty {
+            _ = try StillImageFaces(configuration: host, gallery: gallery, logger: Fixtures.logger)
+                .enroll(name: "obama", images: enrolled.map(Fixtures.faceImage))
+        }
         let bus = EventBus(writer: nil)
-        let camera = CameraPipeline(configuration: CameraConfiguration(id: "cam", source: dir + "/moving.avi"),
+        let camera = CameraPipeline(configuration: CameraConfiguration(id: "cam", source: video),
                                     host: host, gallery: gallery, bus: bus, logger: Fixtures.logger)
         camera.run()
-        let c = camera.counters
+        return (camera.counters, bus)
+    }
+
+    @Test func aMovingFaceIsRecognisedOncePerTrack() throws {
+        let dir = Fixtures.temporaryDirectory("moving")
+        let (c, bus) = try runCamera(on: try movingFaceVideo(in: dir), dir: dir, enrolled: ["obama.jpg"])
         #expect(c.framesProcessed == 40)
         #expect(c.tracksStarted == 1)
-        #expect(c.recognitions == 1)  // recheck_seconds (10 s) is longer than the 1.6 s clip
+        #expect(c.recognitions == 1)  // a confident match; recheck_seconds (10 s) outlasts the 1.6 s clip
         #expect(bus.publishedCounts["face_recognized"] == 1)
         #expect(bus.publishedCounts["face_unknown"] == nil)
         #expect(bus.publishedCounts["face_left"] == 1)
+    }
+
+    @Test func anUnsureTrackIsRecheckedSoonerButAnnouncedOnce() throws {
+        let dir = Fixtures.temporaryDirectory("unsure")
+        let (c, bus) = try runCamera(on: try movingFaceVideo(in: dir), dir: dir, enrolled: [])
+        #expect(c.tracksStarted == 1)
+        #expect(c.recognitions == 2)  // unknown at 0 s, checked again after uncertain_recheck_seconds (1 s)
+        #expect(bus.publishedCounts["face_unknown"] == 1)  // still the same unknown-1: no new announcement
+    }
+
+    @Test func anotherProcessesEnrolmentReachesARunningGallery() throws {
+        let path = Fixtures.temporaryDirectory("shared") + "/occur.db"
+        let running = try FaceGallery(store: EventStore(path: path))   // as inside `occur run`
+        let cli = try FaceGallery(store: EventStore(path: path))       // as `occur faces enroll`
+        #expect(try !running.refreshIfChanged())
+        try cli.enroll(name: "a", embedding: [1, 0, 0], model: "m", source: nil)
+        #expect(running.nearest([1, 0, 0], model: "m", metric: .cosine, k: 1).isEmpty)
+        #expect(try running.refreshIfChanged())
+        #expect(running.nearest([1, 0, 0], model: "m", metric: .cosine, k: 1).first?.name == "a")
+        #expect(try !running.refreshIfChanged())
+        // Its own enrolments keep it in step without a reload.
+        try running.enroll(name: "b", embedding: [0, 1, 0], model: "m", source: nil)
+        #expect(try !running.refreshIfChanged())
+        try cli.remove(name: "a")
+        #expect(try running.refreshIfChanged())
+        #expect(running.nearest([1, 0, 0], model: "m", metric: .cosine, k: 1).first?.name == "b")
     }
 
     @Test(arguments: [DistanceMetric.cosine, .euclidean])
