@@ -73,18 +73,7 @@ public final class YuNetFaceDetector: FaceDetector {
     deinit { ov_yunet_release(handle) }
 
     public func detect(in frame: Frame) -> [Face] {
-        var faces = [ov_face](repeating: ov_face(), count: 64)
-        let found = faces.withUnsafeMutableBufferPointer {
-            ov_yunet_detect(handle, frame.handle, $0.baseAddress, Int32($0.count))
-        }
-        guard found > 0 else { return [] }
-        return faces.prefix(Int(min(found, 64))).compactMap { f in
-            guard Double(min(f.width, f.height)) >= minFaceSize else { return nil }
-            var face = Face(box: Box(x: Double(f.x), y: Double(f.y), width: Double(f.width), height: Double(f.height)),
-                            score: Double(f.score))
-            face.landmarks = landmarks(of: f)
-            return face
-        }
+        collectFaces(minFaceSize: minFaceSize) { ov_yunet_detect(handle, frame.handle, $0, $1) }
     }
 }
 

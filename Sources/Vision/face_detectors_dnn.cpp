@@ -1,6 +1,7 @@
 // The SSD (res10, Caffe) and BlazeFace (MediaPipe short range, ONNX) face detectors.
 // No exception leaves this file.
 #include "occur_vision.h"
+#include "vision_internal.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -13,16 +14,11 @@
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
 
-struct ov_frame {
-    cv::Mat mat;
-    explicit ov_frame(cv::Mat m);
-};
+
+using occur_vision::setError;
 
 namespace {
 
-void setError(char *error, size_t size, const std::string &message) {
-    if (error && size > 0) std::snprintf(error, size, "%s", message.c_str());
-}
 
 cv::Mat bgr(const cv::Mat &src) {
     if (src.channels() == 3) return src;

@@ -1,5 +1,6 @@
 // LBPH features through OpenCV contrib's face module. No exception leaves this file.
 #include "occur_vision.h"
+#include "vision_internal.hpp"
 
 #include <algorithm>
 
@@ -8,10 +9,6 @@
 #include <opencv2/calib3d.hpp>
 #include <opencv2/imgproc.hpp>
 
-struct ov_frame {
-    cv::Mat mat;
-    explicit ov_frame(cv::Mat m);
-};
 
 namespace {
 

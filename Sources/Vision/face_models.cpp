@@ -1,6 +1,7 @@
 // DNN face models behind occur_vision.h: YuNet detection (2023mar heads decoded here)
 // and SFace embeddings. No exception leaves this file.
 #include "occur_vision.h"
+#include "vision_internal.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -15,18 +16,9 @@
 #include <opencv2/objdetect/face.hpp>
 
 // Shared with vision.cpp: the frame wrapper.
-struct ov_frame {
-    cv::Mat mat;
-    explicit ov_frame(cv::Mat m);
-};
 
-namespace {
+using occur_vision::setError;
 
-void setError(char *error, size_t size, const std::string &message) {
-    if (error && size > 0) std::snprintf(error, size, "%s", message.c_str());
-}
-
-}  // namespace
 
 struct ov_yunet {
     cv::dnn::Net net;

@@ -1,5 +1,6 @@
 // OpenCV behind the small C API of occur_vision.h. No exception leaves this file.
 #include "occur_vision.h"
+#include "vision_internal.hpp"
 
 #include <atomic>
 #include <cmath>
@@ -14,20 +15,15 @@
 #include <opencv2/objdetect.hpp>
 #include <opencv2/videoio.hpp>
 
+using occur_vision::setError;
+
 namespace {
 
 std::atomic<uint64_t> buffersAllocated{0};
 
-void setError(char *error, size_t size, const std::string &message) {
-    if (error && size > 0) std::snprintf(error, size, "%s", message.c_str());
-}
 
 }  // namespace
 
-struct ov_frame {
-    cv::Mat mat;
-    explicit ov_frame(cv::Mat m);
-};
 
 ov_frame::ov_frame(cv::Mat m) : mat(std::move(m)) { buffersAllocated.fetch_add(1, std::memory_order_relaxed); }
 
