@@ -7,7 +7,7 @@ import Synchronization
 /// at most one pair per camera and identity every `cooldown` seconds (snapshot_cooldown).
 /// JPEG encoding and disk writes happen on the store's own thread, off the capture path;
 /// the paths are decided up front so the event that names them can be logged at once.
-public final class SnapshotStore: Service, @unchecked Sendable {
+public final class SnapshotStore: Service, Sendable {
     /// Paths relative to the data directory.
     public struct Paths: Sendable, Equatable {
         public var face: String
@@ -25,18 +25,16 @@ public final class SnapshotStore: Service, @unchecked Sendable {
     private let cooldownNanos: Int64
     private let logger: Logger
     private let last = Mutex<[String: Int64]>([:])
-    // Guarded by `condition`.
-    private let condition = NSCondition()
-    private var jobs: [Job] = []
-    private var closed = false
-    private var started = false
-    private var threadDone = false
     private let written = Atomic<Int>(0)
+    private let queue: BackgroundQueue<Job>
 
     public init(dataDir: String, cooldown: Double, logger: Logger) {
         self.dataDir = dataDir
         cooldownNanos = Int64(cooldown * 1e9)
         self.logger = logger
+        let owner = WeakBox<SnapshotStore>()
+        queue = BackgroundQueue(name: "snapshots", batchSize: 1, maxWait: 1) { jobs in jobs.forEach { owner.value?.write($0) } }
+        owner.value = self
     }
 
     public var snapshotsWritten: Int { written.load(ordering: .relaxed) }
@@ -58,38 +56,11 @@ public final class SnapshotStore: Service, @unchecked Sendable {
         let safeLabel = label.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }
         let base = "snapshots/\(day)/\(camera)/\(sequence)-\(String(safeLabel))"
         let paths = Paths(face: base + "-face.jpg", frame: base + "-frame.jpg")
-        condition.lock()
-        jobs.append(Job(frame: frame, box: face.box, label: label, paths: paths))
-        condition.signal()
-        condition.unlock()
+        queue.append(Job(frame: frame, box: face.box, label: label, paths: paths))
         return paths
     }
 
-    public func start() {
-        condition.lock()
-        defer { condition.unlock() }
-        guard !started else { return }
-        started = true
-        let thread = Thread { [self] in loop() }
-        thread.name = "snapshots"
-        thread.start()
-    }
-
-    private func loop() {
-        while true {
-            condition.lock()
-            while jobs.isEmpty && !closed { condition.wait() }
-            if jobs.isEmpty && closed {
-                threadDone = true
-                condition.broadcast()
-                condition.unlock()
-                return
-            }
-            let job = jobs.removeFirst()
-            condition.unlock()
-            write(job)
-        }
-    }
+    public func start() { queue.start() }
 
     private func write(_ job: Job) {
         let faceURL = URL(fileURLWithPath: dataDir).appendingPathComponent(job.paths.face)
@@ -110,27 +81,9 @@ public final class SnapshotStore: Service, @unchecked Sendable {
     }
 
     /// Writes what is queued and ends the thread. Blocks until done.
-    public func stopAndDrain() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        if started { while !threadDone { condition.wait() } }
-        let leftovers = started ? [] : jobs
-        jobs.removeAll()
-        condition.unlock()
-        leftovers.forEach(write)
-    }
+    public func stopAndDrain() { queue.stopAndDrain() }
 
-    public func run() async throws {
-        start()
-        try? await gracefulShutdown()
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread { [self] in
-                stopAndDrain()
-                c.resume()
-            }
-        }
-    }
+    public func run() async throws { await queue.runUntilShutdown() }
 
     static let dayFormatter: DateFormatter = {
         let f = DateFormatter()
