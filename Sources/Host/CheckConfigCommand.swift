@@ -20,8 +20,17 @@ extension Occur {
                     problems.append("camera \(camera.id): source \(camera.source) does not exist")
                 }
             }
-            if !FileManager.default.fileExists(atPath: host.detection.cascade) {
-                problems.append("detection.cascade: \(host.detection.cascade) does not exist (install opencv-data)")
+            let models = ModelFiles(directory: host.modelsDir)
+            do { _ = try makeFaceDetector(host.detection, models: models) } catch {
+                problems.append("detection.detector \(host.detection.detector): \(error)")
+            }
+            let needed: [ModelFiles.Model] = switch host.recognition.backend {
+            case "sface": [.sface]
+            case "dlib": [.dlibShapePredictor, .dlibResNet]
+            default: []
+            }
+            for model in needed where !models.has(model) {
+                do { _ = try models.require(model) } catch { problems.append("recognition.backend \(host.recognition.backend): \(error)") }
             }
             for status in PluginLoader(registry: registry).scan() {
                 if case .refused = status.state { problems.append("plugin \(status.id ?? "?"): \(status.stateText)") }

@@ -167,6 +167,16 @@ import OccurTestSupport
         #expect(!FileManager.default.fileExists(atPath: setup.database))
     }
 
+    @Test func checkConfigNamesMissingModelsAndTheCommandThatPreparesThem() throws {
+        let setup = try Setup(cameras: "", plugins: "")
+        try "data_dir: ./data\nmodels_dir: ./no-models\nrecognition: { backend: sface }\n"
+            .write(toFile: setup.config, atomically: true, encoding: .utf8)
+        let result = try setup.occur(["check-config"])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("problem: detection.detector yunet: model file"))
+        #expect(result.stdout.contains("face_recognition_sface_2021dec.onnx is missing: run scripts/models"))
+    }
+
     @Test func pluginsListsLoadedDisabledAndRefusedWithReasons() throws {
         let setup = try Setup(cameras: "", plugins: """
               fixture_ok: { enabled: true, library: libFixtureOK.so }
