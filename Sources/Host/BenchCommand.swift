@@ -108,7 +108,7 @@ extension Occur.Bench {
             commandName: "recognition",
             abstract: "Per-stage figures of decode -> detect -> track -> recognise on a video, per detector and backend.")
 
-        @Option(help: "Video with faces (default: opencv-doc's Megamind.avi).")
+        @Option(help: "Video or folder of images with faces (default: opencv-doc's Megamind.avi).")
         var video = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
         @Option(help: "Frames to process.") var frames = 270
         @Option(help: "Recognition backends to run, comma-separated.") var backend = "sface"
@@ -125,7 +125,9 @@ extension Occur.Bench {
                     throw CleanExit.message("error: \(error)", code: 2)
                 }
             }
-            let size = try Benchmarks.decodeFrames(of: video, count: 1).first.map { "\($0.width)x\($0.height)" } ?? "?"
+            var isFolder: ObjCBool = false
+            let size = FileManager.default.fileExists(atPath: video, isDirectory: &isFolder) && isFolder.boolValue
+                ? "images" : (try Benchmarks.decodeFrames(of: video, count: 1).first.map { "\($0.width)x\($0.height)" } ?? "?")
             print("occur bench recognition")
             print("machine: \(Benchmarks.machineDescription())")
             print("input:   \(video) (\(size)), first \(frames) frames")
@@ -134,7 +136,7 @@ extension Occur.Bench {
                 d.detector = name
                 do {
                     let detector = try makeFaceDetector(d, models: ModelFiles(directory: host.modelsDir))
-                    let r = try RecognitionBenchmark.detection(video: video, frames: frames, detector: detector)
+                    let r = try RecognitionBenchmark.detection(video: video, frames: frames, detector: detector, logger: logger)
                     print("detect \(name): \(r.stats.text) per frame; \(r.faces) faces in \(r.stats.count) frames")
                 } catch {
                     print("detect \(name): not available (\(error))")

@@ -38,7 +38,8 @@ public enum RecognitionBenchmark {
     }
 
     /// Decode -> detect -> track -> recognise once per track (recheck_seconds), as `occur run`
-    /// does, on the first `frames` frames of `video`; every stage timed.
+    /// does, on the first `frames` frames of `video` (a video file or a folder of images);
+    /// every stage timed.
     public static func pipeline(video: String, frames limit: Int, host: HostConfiguration, logger: Logger) throws
         -> PipelineResult
     {
@@ -52,19 +53,21 @@ public enum RecognitionBenchmark {
         }
         let recognition = TrackRecognition(recognizer: recognizer, configuration: host.recognition, logger: logger)
         var tracker = FaceTracker(configuration: host.tracking)
-        let capture = try VideoCapture(source: video, kind: .file)
+        let source = try CameraSource(configuration: CameraConfiguration(id: "bench", source: video), logger: logger) { false }
         var decode: [Double] = [], detect: [Double] = [], recognize: [Double] = []
         var frames = 0, faces = 0, tracks = 0
         var kept: [(Frame, Face)] = []
         let start = monotonicNanos()
         while frames < limit {
             let t0 = monotonicNanos()
-            guard let frame = capture.read() else { break }
+            guard let input = source.next() else { break }
+            let frame = input.frame
             let t1 = monotonicNanos()
+            if source.kind.isStill { tracker.finish().forEach { recognition.forget($0.id) } }  // each image its own scene
             let detected = detector.detect(in: frame)
             let t2 = monotonicNanos()
-            var update = tracker.update(detected, at: t0)
-            for i in update.faces.indices { _ = recognition.process(&update.faces[i], in: frame, at: t0) }
+            var update = tracker.update(detected, at: input.timestampNanos)
+            for i in update.faces.indices { _ = recognition.process(&update.faces[i], in: frame, at: input.timestampNanos) }
             for track in update.left { recognition.forget(track.id) }
             let t3 = monotonicNanos()
             decode.append(Double(t1 - t0) / 1e6)
@@ -91,13 +94,13 @@ public enum RecognitionBenchmark {
     }
 
     /// Detection alone: ms per frame and faces found, on the first `frames` frames.
-    public static func detection(video: String, frames limit: Int, detector: FaceDetector) throws
+    public static func detection(video: String, frames limit: Int, detector: FaceDetector, logger: Logger) throws
         -> (stats: Stats, faces: Int)
     {
-        let capture = try VideoCapture(source: video, kind: .file)
+        let source = try CameraSource(configuration: CameraConfiguration(id: "bench", source: video), logger: logger) { false }
         var samples: [Double] = []
         var faces = 0
-        while samples.count < limit, let frame = capture.read() {
+        while samples.count < limit, let frame = source.next()?.frame {
             let t = monotonicNanos()
             faces += detector.detect(in: frame).count
             samples.append(Double(monotonicNanos() - t) / 1e6)
