@@ -29,6 +29,9 @@ let package = Package(
     products: [
         .executable(name: "occur", targets: ["Host"]),
         .library(name: "Sample", type: .dynamic, targets: ["Sample"]),
+        .library(name: "Mask", type: .dynamic, targets: ["Mask"]),
+        .library(name: "Pose", type: .dynamic, targets: ["Pose"]),
+        .library(name: "Movement", type: .dynamic, targets: ["Movement"]),
     ] + (fixturePlugins + ["FixtureThrower"]).map {
         .library(name: $0, type: .dynamic, targets: [$0])
     },
@@ -66,6 +69,16 @@ let package = Package(
 
         // The sample plugin an author copies.
         cPlugin("Sample", path: "Plugins/Sample"),
+        // The analysis plugins (C++ on OpenCV).
+        .target(name: "Mask", dependencies: ["PluginAPI"], path: "Plugins/Mask", publicHeadersPath: ".",
+                cxxSettings: openCVInclude + pluginCXX,
+                linkerSettings: ["core", "imgproc", "dnn"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
+        .target(name: "Pose", dependencies: ["PluginAPI"], path: "Plugins/Pose", publicHeadersPath: ".",
+                cxxSettings: openCVInclude + pluginCXX,
+                linkerSettings: ["core", "imgproc", "dnn", "objdetect"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
+        .target(name: "Movement", dependencies: ["PluginAPI"], path: "Plugins/Movement", publicHeadersPath: ".",
+                cxxSettings: openCVInclude + pluginCXX,
+                linkerSettings: ["core", "imgproc", "video"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
 
         // Fixture plugins for the tests and benchmarks.
         .target(name: "FixtureThrower", dependencies: ["PluginAPI"], path: "Tests/Fixtures/FixtureThrower",

@@ -58,6 +58,11 @@ public final class Frame: @unchecked Sendable {
                                      Int32(region.width), Int32(region.height), Int32(x), Int32(y))!)
     }
 
+    /// A new frame: this one turned 90 degrees clockwise (a pixel at (x, y) goes to (height - 1 - y, x)).
+    public func rotated90() -> Frame {
+        Frame(handle: ov_frame_rotated90(handle)!)
+    }
+
     /// A new frame holding `region` of this one (clipped); nil when the region is outside.
     public func cropped(to region: Box) -> Frame? {
         ov_frame_crop(handle, Int32(region.x.rounded()), Int32(region.y.rounded()),

@@ -69,6 +69,16 @@ ov_frame *ov_frame_resized(const ov_frame *src, int32_t width, int32_t height) {
     }
 }
 
+ov_frame *ov_frame_rotated90(const ov_frame *src) {
+    try {
+        cv::Mat out;
+        cv::rotate(src->mat, out, cv::ROTATE_90_CLOCKWISE);
+        return new ov_frame(out);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
 ov_frame *ov_frame_paste(const ov_frame *canvas, const ov_frame *src, int32_t sx, int32_t sy,
                          int32_t w, int32_t h, int32_t dx, int32_t dy) {
     try {

