@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "Mask", type: .dynamic, targets: ["Mask"]),
         .library(name: "Pose", type: .dynamic, targets: ["Pose"]),
         .library(name: "Movement", type: .dynamic, targets: ["Movement"]),
+        .library(name: "Clothes", type: .dynamic, targets: ["Clothes"]),
     ] + (fixturePlugins + ["FixtureThrower"]).map {
         .library(name: $0, type: .dynamic, targets: [$0])
     },
@@ -79,6 +80,9 @@ let package = Package(
         .target(name: "Movement", dependencies: ["PluginAPI"], path: "Plugins/Movement", publicHeadersPath: ".",
                 cxxSettings: openCVInclude + pluginCXX,
                 linkerSettings: ["core", "imgproc", "video"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
+        .target(name: "Clothes", dependencies: ["PluginAPI"], path: "Plugins/Clothes", publicHeadersPath: ".",
+                cxxSettings: openCVInclude + pluginCXX,
+                linkerSettings: ["core", "imgproc"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
 
         // Fixture plugins for the tests and benchmarks.
         .target(name: "FixtureThrower", dependencies: ["PluginAPI"], path: "Tests/Fixtures/FixtureThrower",
