@@ -3,7 +3,7 @@ import Testing
 import OccurTestSupport
 @testable import OccurCore
 
-/// `occur run` with the analysis plugins enabled: their results land in SQLite, `occur events
+/// `occur run` with the four analysis plugins enabled: their results land in SQLite, `occur events
 /// --plugin` prints them, and disabling one stops only its results.
 @Suite(.serialized) struct AnalysisPluginsEndToEndTests {
     /// A clip of messi5.jpg (opencv-doc) gliding across a grey background: a real person whose
@@ -24,7 +24,7 @@ import OccurTestSupport
 
     func run(dir: String, enabled: [String]) throws -> [StoredEvent] {
         try FileManager.default.createDirectory(atPath: dir + "/plugins", withIntermediateDirectories: true)
-        for name in ["Mask", "Pose", "Movement"] where !FileManager.default.fileExists(atPath: "\(dir)/plugins/lib\(name).so") {
+        for name in ["Mask", "Pose", "Clothes", "Movement"] where !FileManager.default.fileExists(atPath: "\(dir)/plugins/lib\(name).so") {
             try FileManager.default.copyItem(atPath: Fixtures.plugin(name), toPath: "\(dir)/plugins/lib\(name).so")
         }
         try """
@@ -50,6 +50,11 @@ import OccurTestSupport
                 cooldown: 1.0
                 events: [face_appeared, face_recognized, face_unknown]
                 queue: { capacity: 64, overflow: block }
+              clothes:
+                enabled: \(on("clothes"))
+                library: libClothes.so
+                events: [plugin_result]
+                queue: { capacity: 64, overflow: block }
               movement:
                 enabled: \(on("movement"))
                 library: libMovement.so
@@ -68,20 +73,25 @@ import OccurTestSupport
     @Test func resultsOfEveryEnabledPluginAreLoggedAndDisablingOneStopsOnlyIt() throws {
         let dir = Fixtures.temporaryDirectory("analysis")
         _ = try Self.makeClip(in: dir)
-        let all = try run(dir: dir, enabled: ["mask", "pose", "movement"])
+        let all = try run(dir: dir, enabled: ["mask", "pose", "clothes", "movement"])
         let byPlugin = Dictionary(grouping: all.filter { $0.plugin != nil }, by: { $0.plugin! })
         #expect(byPlugin["mask"]?.contains { $0.kind == "mask" } == true)
         #expect(byPlugin["pose"]?.contains { $0.kind == "pose" && $0.payload.contains("\"keypoints\"") } == true)
         #expect(byPlugin["movement"]?.contains { $0.kind == "motion_started" } == true)
+        // Clothes works on Pose's results: one clothes result per pose result.
+        let clothes = byPlugin["clothes"] ?? []
+        #expect(!clothes.isEmpty && clothes.count == byPlugin["pose"]?.count)
+        #expect(clothes.allSatisfy { $0.kind == "clothes" && $0.payload.contains("\"upper\"") })
 
         let printed = try runProcess(Fixtures.occurExecutable, ["events", "--plugin", "pose"], currentDirectory: dir)
         #expect(printed.status == 0)
         let lines = printed.stdout.split(separator: "\n")
         #expect(!lines.isEmpty && lines.allSatisfy { $0.contains("  pose  ") && $0.contains("plugin=pose") })
 
-        // Pose off: no pose results; the face events and the other plugins' results stay the same.
-        let withoutPose = try run(dir: dir, enabled: ["mask", "movement"])
-        #expect(!withoutPose.contains { $0.plugin == "pose" })
+        // Pose off: no pose results (nor clothes, which is built on them); the face events and
+        // the other plugins' results stay the same.
+        let withoutPose = try run(dir: dir, enabled: ["mask", "clothes", "movement"])
+        #expect(!withoutPose.contains { $0.plugin == "pose" || $0.plugin == "clothes" })
         let count = { (events: [StoredEvent], test: (StoredEvent) -> Bool) in events.filter(test).count }
         for kind in ["face_appeared", "face_left", "face_unknown"] {
             #expect(count(withoutPose) { $0.kind == kind } == count(all) { $0.kind == kind }, "\(kind)")
