@@ -70,17 +70,18 @@ let package = Package(
 
         // The sample plugin an author copies.
         cPlugin("Sample", path: "Plugins/Sample"),
-        // The analysis plugins (C++ on OpenCV).
-        .target(name: "Mask", dependencies: ["PluginAPI"], path: "Plugins/Mask", publicHeadersPath: ".",
+        // The analysis plugins (C++ on OpenCV), and their shared C boundary (header-only).
+        .target(name: "PluginSupport", dependencies: ["PluginAPI"], path: "Plugins/Support"),
+        .target(name: "Mask", dependencies: ["PluginAPI", "PluginSupport"], path: "Plugins/Mask", publicHeadersPath: ".",
                 cxxSettings: openCVInclude + pluginCXX,
                 linkerSettings: ["core", "imgproc", "dnn"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
-        .target(name: "Pose", dependencies: ["PluginAPI"], path: "Plugins/Pose", publicHeadersPath: ".",
+        .target(name: "Pose", dependencies: ["PluginAPI", "PluginSupport"], path: "Plugins/Pose", publicHeadersPath: ".",
                 cxxSettings: openCVInclude + pluginCXX,
                 linkerSettings: ["core", "imgproc", "dnn", "objdetect"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
         .target(name: "Movement", dependencies: ["PluginAPI"], path: "Plugins/Movement", publicHeadersPath: ".",
                 cxxSettings: openCVInclude + pluginCXX,
                 linkerSettings: ["core", "imgproc", "video"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
-        .target(name: "Clothes", dependencies: ["PluginAPI"], path: "Plugins/Clothes", publicHeadersPath: ".",
+        .target(name: "Clothes", dependencies: ["PluginAPI", "PluginSupport"], path: "Plugins/Clothes", publicHeadersPath: ".",
                 cxxSettings: openCVInclude + pluginCXX,
                 linkerSettings: ["core", "imgproc"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
 

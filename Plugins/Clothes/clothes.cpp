@@ -44,6 +44,7 @@
 //
 // Every call catches every exception at the C boundary; instances share nothing.
 #include "occur_plugin.h"
+#include "occur_plugin_boundary.hpp"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -415,7 +416,7 @@ struct ClothesPlugin {
 occur_status create(const occur_host_api *host, const char *config_json, void **out) {
     if (!host || !out) return OCCUR_ERR_INVALID_ARGUMENT;
     auto say = [host](int32_t level, const std::string &message) { host->log(host->context, level, message.c_str()); };
-    try {
+    return occur::guarded(host, "create", [&]() -> occur_status {
         auto plugin = std::make_unique<ClothesPlugin>();
         plugin->host = host;
         try {
@@ -432,45 +433,13 @@ occur_status create(const occur_host_api *host, const char *config_json, void **
         say(OCCUR_LOG_INFO, line);
         *out = plugin.release();
         return OCCUR_OK;
-    } catch (const std::bad_alloc &) {
-        say(OCCUR_LOG_ERROR, "out of memory in create");
-        return OCCUR_ERR_NO_MEMORY;
-    } catch (const std::exception &e) {
-        say(OCCUR_LOG_ERROR, std::string("create failed: ") + e.what());
-        return OCCUR_ERR_INTERNAL;
-    } catch (...) {
-        say(OCCUR_LOG_ERROR, "create failed: unknown exception");
-        return OCCUR_ERR_INTERNAL;
-    }
-}
-
-occur_status onEvent(void *instance, const occur_event *event) {
-    auto *plugin = static_cast<ClothesPlugin *>(instance);
-    if (!plugin || !event) return OCCUR_ERR_INVALID_ARGUMENT;
-    try {
-        return plugin->onEvent(*event);
-    } catch (const std::bad_alloc &) {
-        plugin->log(OCCUR_LOG_ERROR, "out of memory in on_event");
-        return OCCUR_ERR_NO_MEMORY;
-    } catch (const std::exception &e) {
-        plugin->log(OCCUR_LOG_ERROR, std::string("on_event failed: ") + e.what());
-        return OCCUR_ERR_INTERNAL;
-    } catch (...) {
-        return OCCUR_ERR_INTERNAL;
-    }
-}
-
-void destroy(void *instance) {
-    try {
-        delete static_cast<ClothesPlugin *>(instance);
-    } catch (...) {
-    }
+    });
 }
 
 const occur_plugin_descriptor descriptor = {
     sizeof(occur_plugin_descriptor), OCCUR_PLUGIN_ABI_MAJOR, OCCUR_PLUGIN_ABI_MINOR,
     "clothes", "1.0.0", "dominant clothing colours (upper/lower body) and a solid/patterned cue from pose keypoints",
-    OCCUR_EVENT_PLUGIN_RESULT, 0, create, onEvent, destroy};
+    OCCUR_EVENT_PLUGIN_RESULT, 0, create, occur::onEvent<ClothesPlugin>, occur::destroy<ClothesPlugin>};
 
 }  // namespace
 

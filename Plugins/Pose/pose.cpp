@@ -53,6 +53,7 @@
 // Every call catches every exception at the C boundary; each instance owns all its
 // state (the network, the HOG detector, the per-track postures).
 #include "occur_plugin.h"
+#include "occur_plugin_boundary.hpp"
 
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
@@ -438,7 +439,7 @@ bool fileExists(const std::string &path) {
 occur_status create(const occur_host_api *host, const char *config_json, void **out) {
     if (!host || !out) return OCCUR_ERR_INVALID_ARGUMENT;
     auto say = [host](int32_t level, const std::string &message) { host->log(host->context, level, message.c_str()); };
-    try {
+    return occur::guarded(host, "create", [&]() -> occur_status {
         auto plugin = std::make_unique<PosePlugin>();
         plugin->host = host;
         try {
@@ -471,39 +472,7 @@ occur_status create(const occur_host_api *host, const char *config_json, void **
         say(OCCUR_LOG_INFO, line);
         *out = plugin.release();
         return OCCUR_OK;
-    } catch (const std::bad_alloc &) {
-        say(OCCUR_LOG_ERROR, "out of memory in create");
-        return OCCUR_ERR_NO_MEMORY;
-    } catch (const std::exception &e) {
-        say(OCCUR_LOG_ERROR, std::string("create failed: ") + e.what());
-        return OCCUR_ERR_INTERNAL;
-    } catch (...) {
-        say(OCCUR_LOG_ERROR, "create failed: unknown exception");
-        return OCCUR_ERR_INTERNAL;
-    }
-}
-
-occur_status onEvent(void *instance, const occur_event *event) {
-    auto *plugin = static_cast<PosePlugin *>(instance);
-    if (!plugin || !event) return OCCUR_ERR_INVALID_ARGUMENT;
-    try {
-        return plugin->onEvent(*event);
-    } catch (const std::bad_alloc &) {
-        plugin->log(OCCUR_LOG_ERROR, "out of memory in on_event");
-        return OCCUR_ERR_NO_MEMORY;
-    } catch (const std::exception &e) {
-        plugin->log(OCCUR_LOG_ERROR, std::string("on_event failed: ") + e.what());
-        return OCCUR_ERR_INTERNAL;
-    } catch (...) {
-        return OCCUR_ERR_INTERNAL;
-    }
-}
-
-void destroy(void *instance) {
-    try {
-        delete static_cast<PosePlugin *>(instance);
-    } catch (...) {
-    }
+    });
 }
 
 const occur_plugin_descriptor descriptor = {
@@ -511,7 +480,7 @@ const occur_plugin_descriptor descriptor = {
     "pose", "1.0.0", "body pose (BlazePose full): 33 keypoints and posture per person, suspected falls per track",
     OCCUR_EVENT_FRAME | OCCUR_EVENT_FACE_APPEARED | OCCUR_EVENT_FACE_RECOGNIZED | OCCUR_EVENT_FACE_UNKNOWN |
         OCCUR_EVENT_FACE_LEFT,
-    0, create, onEvent, destroy};
+    0, create, occur::onEvent<PosePlugin>, occur::destroy<PosePlugin>};
 
 }  // namespace
 

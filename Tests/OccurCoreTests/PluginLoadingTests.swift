@@ -132,7 +132,7 @@ import OccurTestSupport
         #expect(unconfigured == ["libFixtureNoEntry.so"])
     }
 
-    @Test(arguments: ["Sample", "FixtureOK", "FixtureThrower"])
+    @Test(arguments: ["Sample", "FixtureOK", "FixtureThrower", "Mask", "Pose", "Clothes", "Movement"])
     func pluginsExportOnlyTheEntrySymbol(name: String) throws {
         let nm = try runProcess("/usr/bin/nm", ["-D", "--defined-only", Fixtures.plugin(name)])
         #expect(nm.status == 0, "nm: \(nm.stderr)")

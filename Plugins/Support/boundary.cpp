@@ -1,0 +1,1 @@
+// Header-only: include/occur_plugin_boundary.hpp.
