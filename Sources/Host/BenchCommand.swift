@@ -7,7 +7,8 @@ extension Occur {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks that print figures (they assert nothing).",
-            subcommands: [DispatchBench.self, MemoryBench.self, RecognitionBench.self, GalleryBench.self])
+            subcommands: [DispatchBench.self, MemoryBench.self, RecognitionBench.self, GalleryBench.self,
+                          PluginsBench.self])
     }
 }
 
@@ -182,6 +183,57 @@ extension Occur.Bench {
                 let stats = try RecognitionBenchmark.gallerySearch(size: size, dimension: dimension, queries: queries,
                                                                    k: k, metric: metric)
                 print("search (\(metric.rawValue)): \(stats.text) per query")
+            }
+        }
+    }
+
+    struct PluginsBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "plugins",
+            abstract: "Per-plugin cost (ms per call, median and p95) and the pipeline's frames/s with the analysis plugins enabled at their plugins.yaml settings.")
+
+        @Option(help: "Video to run on.") var video = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
+        @Option(help: "Plugin registry whose entries (cooldowns, queues, config) to use.") var plugins = "plugins.yaml"
+        @Option(help: "Plugins to enable, comma-separated.") var enable = "mask,pose,clothes,movement"
+
+        func run() async throws {
+            let logger = bootstrapLogging(level: "error")
+            let registry: PluginRegistry
+            do { registry = try PluginRegistry.load(contentsOf: plugins) } catch let error as ConfigError {
+                throw CleanExit.message("error: \(error)", code: 2)
+            }
+            let wanted = Set(enable.split(separator: ",").map(String.init))
+            let dir = executableDirectory()
+            var chosen = registry.plugins.filter { wanted.contains($0.id) }
+            for i in chosen.indices {
+                chosen[i].enabled = true
+                chosen[i].library = (dir as NSString).appendingPathComponent(chosen[i].library)
+            }
+            print("occur bench plugins")
+            print("machine: \(Benchmarks.machineDescription())")
+            print("input:   \(video); default detection and recognition; plugins \(chosen.map(\.id).joined(separator: ", ")) as configured in \(plugins)")
+            for (label, set) in [("without plugins", [PluginSettings]()), ("with plugins", chosen)] {
+                let work = FileManager.default.temporaryDirectory.appendingPathComponent("occur-bench-plugins-\(getpid())").path
+                try? FileManager.default.removeItem(atPath: work)
+                defer { try? FileManager.default.removeItem(atPath: work) }
+                var host = HostConfiguration()
+                host.dataDir = work
+                host.cameras = [CameraConfiguration(id: "bench", source: video)]
+                let runtime = try HostRuntime(configuration: host, registry: PluginRegistry(pluginsDir: dir, plugins: set),
+                                              logger: logger)
+                let start = Date()
+                try await runtime.run()
+                let seconds = Date().timeIntervalSince(start)
+                let frames = runtime.cameras.map(\.counters.framesProcessed).reduce(0, +)
+                print(String(format: "%@: %lld frames in %.2f s = %.1f frames/s", label, frames, seconds, Double(frames) / seconds))
+                for worker in runtime.dispatcher.workers {
+                    let c = worker.counters, p = worker.callPercentiles
+                    print(String(format: "  %@: %llu calls, median %.2f ms, p95 %.2f ms, max %.2f ms; dropped %llu by cooldown, %llu by overflow; %llu errors",
+                                 worker.id, c.delivered, p.median, p.p95, c.maxCallMicros / 1000, c.droppedByCooldown,
+                                 c.droppedByOverflow, c.errors))
+                }
+                let results = runtime.bus.publishedCounts.filter { !$0.key.hasPrefix("face_") }.sorted { $0.key < $1.key }
+                if !results.isEmpty { print("  results: " + results.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) }
             }
         }
     }

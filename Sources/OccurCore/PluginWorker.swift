@@ -32,6 +32,9 @@ public final class PluginWorker: Sendable {
     private let errors = Atomic<UInt64>(0)
     private let callNanosTotal = Atomic<UInt64>(0)
     private let callNanosMax = Atomic<UInt64>(0)
+    /// The most recent call times (ns), for percentiles: a ring of `callSampleCapacity`.
+    private let callSamples = Mutex<[UInt64]>([])
+    static let callSampleCapacity = 4096
     /// Set when the worker thread has destroyed the instance and ended.
     private let completion = Completion()
 
@@ -98,13 +101,17 @@ public final class PluginWorker: Sendable {
             let start = monotonicNanos()
             let status = instance.deliver(event)
             let elapsed = UInt64(max(0, monotonicNanos() - start))
-            delivered.add(1, ordering: .relaxed)
+            let n = delivered.add(1, ordering: .relaxed).newValue
             callNanosTotal.add(elapsed, ordering: .relaxed)
             callNanosMax.max(elapsed, ordering: .relaxed)
+            callSamples.withLock { samples in
+                if samples.count < Self.callSampleCapacity { samples.append(elapsed) }
+                else { samples[Int(n % UInt64(Self.callSampleCapacity))] = elapsed }
+            }
             if status != OCCUR_OK {
-                let n = errors.add(1, ordering: .relaxed).newValue
-                if n <= 10 || n.isMultiple(of: 1000) {
-                    logger.warning("on_event returned \(status) (\(statusName(status))) for \(event.kind.name) #\(event.sequence); \(n) errors so far")
+                let failures = errors.add(1, ordering: .relaxed).newValue
+                if failures <= 10 || failures.isMultiple(of: 1000) {
+                    logger.warning("on_event returned \(status) (\(statusName(status))) for \(event.kind.name) #\(event.sequence); \(failures) errors so far")
                 }
             }
         }
@@ -123,6 +130,14 @@ public final class PluginWorker: Sendable {
     func drainAndStopBlocking() {
         queue.close()
         completion.waitBlocking()
+    }
+
+    /// Median and 95th percentile of the recent call times, in milliseconds.
+    public var callPercentiles: (median: Double, p95: Double, samples: Int) {
+        let sorted = callSamples.withLock { $0 }.sorted()
+        guard !sorted.isEmpty else { return (0, 0, 0) }
+        let at = { (q: Double) in Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]) / 1e6 }
+        return (at(0.5), at(0.95), sorted.count)
     }
 
     public var counters: PluginCounters {
