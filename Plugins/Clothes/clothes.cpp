@@ -45,6 +45,7 @@
 // Every call catches every exception at the C boundary; instances share nothing.
 #include "occur_plugin.h"
 #include "occur_plugin_boundary.hpp"
+#include "occur_plugin_config.hpp"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -63,6 +64,10 @@
 
 namespace {
 
+using occur::ConfigError;
+using occur::number;
+using occur::show;
+
 constexpr int kKeypoints = 33;
 constexpr int kMaxSamples = 4000;       // pixels given to k-means at most
 constexpr float kUpperShrink = 0.12f;   // torso corners pulled towards the centre by this fraction
@@ -76,33 +81,10 @@ struct Config {
     double patternThreshold = 80;
 };
 
-struct ConfigError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-std::string show(double value) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%g", value);
-    return text;
-}
-
-double number(const cv::FileNode &node, const std::string &key) {
-    if (node.isInt()) return double(int(node));
-    if (node.isReal()) return double(node);
-    throw ConfigError("config." + key + ": expected a number");
-}
-
 Config parseConfig(const char *json) {
     Config c;
-    const std::string text = json && *json ? json : "{}";
     cv::FileStorage storage;
-    try {
-        storage.open(text, cv::FileStorage::READ | cv::FileStorage::MEMORY | cv::FileStorage::FORMAT_JSON);
-    } catch (const cv::Exception &e) {
-        throw ConfigError("config is not JSON this plugin can read (" + e.msg + ")");
-    }
-    cv::FileNode root = storage.root();
-    if (!storage.isOpened() || !root.isMap()) throw ConfigError("config must be a JSON object");
+    const cv::FileNode root = occur::openConfig(storage, json);
     for (auto it = root.begin(); it != root.end(); ++it) {
         const cv::FileNode node = *it;
         const std::string key = node.name();

@@ -54,6 +54,7 @@
 // state (the network, the HOG detector, the per-track postures).
 #include "occur_plugin.h"
 #include "occur_plugin_boundary.hpp"
+#include "occur_plugin_config.hpp"
 
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
@@ -77,6 +78,11 @@
 
 namespace {
 
+using occur::ConfigError;
+using occur::defaultModelsDir;
+using occur::fileExists;
+using occur::number;
+
 constexpr const char *kModelFile = "pose_landmark_full.onnx";
 constexpr int kInputSide = 256;        // input_1: 1 x 256 x 256 x 3, RGB in [0, 1], NHWC
 constexpr int kKeypoints = 33;         // body keypoints among the model's 39 landmarks
@@ -96,36 +102,12 @@ struct Config {
     std::string modelsDir;                 // where pose_landmark_full.onnx is
 };
 
-/// A config value that cannot be used; what() is the log line.
-struct ConfigError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-std::string defaultModelsDir() {
-    if (const char *env = std::getenv("OCCUR_MODELS"); env && *env) return env;
-    const char *home = std::getenv("HOME");
-    return std::string(home && *home ? home : ".") + "/.cache/occur/models";
-}
-
-double number(const cv::FileNode &node, const std::string &key) {
-    if (node.isInt()) return double(int(node));
-    if (node.isReal()) return double(node);
-    throw ConfigError("config." + key + ": expected a number");
-}
-
 /// Reads the JSON config with OpenCV's own JSON reader and checks every value.
 Config parseConfig(const char *json) {
     Config c;
     c.modelsDir = defaultModelsDir();
-    const std::string text = json && *json ? json : "{}";
     cv::FileStorage storage;
-    try {
-        storage.open(text, cv::FileStorage::READ | cv::FileStorage::MEMORY | cv::FileStorage::FORMAT_JSON);
-    } catch (const cv::Exception &e) {
-        throw ConfigError("config is not JSON this plugin can read (" + e.msg + ")");
-    }
-    cv::FileNode root = storage.root();
-    if (!storage.isOpened() || !root.isMap()) throw ConfigError("config must be a JSON object");
+    const cv::FileNode root = occur::openConfig(storage, json);
     for (auto it = root.begin(); it != root.end(); ++it) {
         const cv::FileNode node = *it;
         const std::string key = node.name();
@@ -149,10 +131,7 @@ Config parseConfig(const char *json) {
             if (!node.isString()) throw ConfigError("config.models_dir: expected a path");
             c.modelsDir = std::string(node);
             if (c.modelsDir.empty()) throw ConfigError("config.models_dir: expected a path");
-            if (c.modelsDir.rfind("~/", 0) == 0) {
-                const char *home = std::getenv("HOME");
-                c.modelsDir = std::string(home ? home : "") + c.modelsDir.substr(1);
-            }
+            c.modelsDir = occur::expandHome(c.modelsDir);
         } else {
             throw ConfigError("config." + key +
                               ": unknown key (known: person_detector, min_visibility, fall_seconds, models_dir)");
@@ -430,11 +409,6 @@ struct PosePlugin {
         return status;
     }
 };
-
-bool fileExists(const std::string &path) {
-    struct stat st;
-    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
 
 occur_status create(const occur_host_api *host, const char *config_json, void **out) {
     if (!host || !out) return OCCUR_ERR_INVALID_ARGUMENT;
