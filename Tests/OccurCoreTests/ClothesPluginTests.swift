@@ -8,8 +8,6 @@ import OccurTestSupport
 /// the shirt is recoloured with a solid colour, and the upper colour must follow while the
 /// lower one stays; invisible keypoints skip a region; bad config is refused.
 @Suite struct ClothesPluginTests {
-    typealias EmittedResults = PosePluginTests.EmittedResults
-
     /// messi5.jpg, Messi's face and the Pose plugin's `pose` result for it (track 7).
     static func messiPose() throws -> (Frame, Face, PluginResult) {
         var (frame, face) = try PosePluginTests().messi()
@@ -175,7 +173,7 @@ import OccurTestSupport
                       #"{"colour": "red"}"#, "[1, 2]"])
     func badConfigIsRefusedWithInvalidConfig(config: String) throws {
         let library = try PluginLibrary.load(path: Fixtures.plugin("Clothes"), expectedID: "clothes")
-        let log = PosePluginTests.LogLines()
+        let log = LogLines()
         #expect(throws: PluginLoadError.createFailed(path: library.path, status: -2)) {
             try PluginWorker(library: library, settings: .fixture("clothes", library: library.path, config: config),
                              logger: log.logger) { _, _ in }

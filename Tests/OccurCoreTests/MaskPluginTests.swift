@@ -11,39 +11,6 @@ import OccurTestSupport
     static let photos = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "32bit.png",
                          "obama_partial_face.jpg", "obama_partial_face2.jpg"]
 
-    /// Results the plugin emitted, in order (the worker thread appends, the test reads).
-    final class EmittedResults: Sendable {
-        private let results = Mutex<[PluginResult]>([])
-        func append(_ r: PluginResult) { results.withLock { $0.append(r) } }
-        var all: [PluginResult] { results.withLock { $0 } }
-        func payloads(_ kind: String) -> [[String: Any]] {
-            all.filter { $0.kind == kind }.map {
-                (try? JSONSerialization.jsonObject(with: Data($0.payloadJSON.utf8))) as? [String: Any] ?? [:]
-            }
-        }
-    }
-
-    /// Log lines, for the create-time error messages.
-    final class LogLines: Sendable {
-        let lines = Mutex<[String]>([])
-        var logger: Logger {
-            Logger(label: "occur.test.mask") { _ in LineHandler(sink: self) }
-        }
-        struct LineHandler: LogHandler {
-            let sink: LogLines
-            var metadata: Logger.Metadata = [:]
-            var logLevel: Logger.Level = .trace
-            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-                get { metadata[key] }
-                set { metadata[key] = newValue }
-            }
-            func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-                     file: String, function: String, line: UInt) {
-                sink.lines.withLock { $0.append("\(message)") }
-            }
-        }
-    }
-
     func maskWorker(config: String = "{}", logger: Logger = Fixtures.logger) throws -> (PluginWorker, EmittedResults) {
         let library = try PluginLibrary.load(path: Fixtures.plugin("Mask"), expectedID: "mask")
         let emitted = EmittedResults()

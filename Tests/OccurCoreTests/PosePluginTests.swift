@@ -9,39 +9,6 @@ import OccurTestSupport
 /// against joint positions read off the photo by eye, the same person turned on its side,
 /// suspected falls per track, and config checks.
 @Suite struct PosePluginTests {
-    /// Results the plugin emitted, in order (the worker thread appends, the test reads).
-    final class EmittedResults: Sendable {
-        private let results = Mutex<[PluginResult]>([])
-        func append(_ r: PluginResult) { results.withLock { $0.append(r) } }
-        var all: [PluginResult] { results.withLock { $0 } }
-        func payloads(_ kind: String) -> [[String: Any]] {
-            all.filter { $0.kind == kind }.map {
-                (try? JSONSerialization.jsonObject(with: Data($0.payloadJSON.utf8))) as? [String: Any] ?? [:]
-            }
-        }
-    }
-
-    /// Log lines, for the create-time error messages.
-    final class LogLines: Sendable {
-        let lines = Mutex<[String]>([])
-        var logger: Logger {
-            Logger(label: "occur.test.pose") { _ in LineHandler(sink: self) }
-        }
-        struct LineHandler: LogHandler {
-            let sink: LogLines
-            var metadata: Logger.Metadata = [:]
-            var logLevel: Logger.Level = .trace
-            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-                get { metadata[key] }
-                set { metadata[key] = newValue }
-            }
-            func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-                     file: String, function: String, line: UInt) {
-                sink.lines.withLock { $0.append("\(message)") }
-            }
-        }
-    }
-
     /// Joints of messi5.jpg read by eye on 4x enlargements with a 10 px grid (frame pixels),
     /// MediaPipe indices; the person's left is the photo's right. Each has a stated bound in
     /// frame pixels (Messi is about 300 px tall): 20 px, except for his outstretched left leg,
