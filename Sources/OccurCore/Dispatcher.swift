@@ -23,14 +23,22 @@ public final class Dispatcher: Sendable {
         workers.contains { $0.kindMask & kind.rawValue != 0 }
     }
 
-    /// Closes every queue, lets each worker finish its queued events and destroy its instance.
-    public func drain() async {
+    /// Once capture has stopped, plugins may still emit results to each other: queues stay
+    /// open until every worker is idle (or `settleSeconds` pass, for plugins that answer each
+    /// other for ever), then close, so no result in flight is lost.
+    public func drain(settleSeconds: Double = 5) async {
+        let deadline = monotonicNanos() + Int64(settleSeconds * 1e9)
+        while workers.contains(where: { !$0.isIdle }), monotonicNanos() < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
         await withTaskGroup(of: Void.self) { group in
             for worker in workers { group.addTask { await worker.drainAndStop() } }
         }
     }
 
-    public func drainBlocking() {
+    public func drainBlocking(settleSeconds: Double = 5) {
+        let deadline = monotonicNanos() + Int64(settleSeconds * 1e9)
+        while workers.contains(where: { !$0.isIdle }), monotonicNanos() < deadline { usleep(10_000) }
         workers.forEach { $0.queue.close() }
         workers.forEach { $0.drainAndStopBlocking() }
     }

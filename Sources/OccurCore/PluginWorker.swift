@@ -30,6 +30,8 @@ public final class PluginWorker: Sendable {
     private let droppedByCooldown = Atomic<UInt64>(0)
     private let droppedByOverflow = Atomic<UInt64>(0)
     private let errors = Atomic<UInt64>(0)
+    /// Events queued or being handled: 0 when the worker is idle.
+    private let inFlight = Atomic<Int>(0)
     private let callNanosTotal = Atomic<UInt64>(0)
     private let callNanosMax = Atomic<UInt64>(0)
     /// The most recent call times (ns), for percentiles: a ring of `callSampleCapacity`.
@@ -81,10 +83,13 @@ public final class PluginWorker: Sendable {
             droppedByCooldown.add(1, ordering: .relaxed)
             return
         }
+        inFlight.add(1, ordering: .relaxed)  // before the offer: the worker may take it at once
         switch queue.offer(event) {
         case .accepted: break
-        case .acceptedEvictingOldest, .rejected: droppedByOverflow.add(1, ordering: .relaxed)
-        case .closed: droppedByOverflow.add(1, ordering: .relaxed)
+        case .acceptedEvictingOldest, .rejected, .closed:
+            // Evicting keeps the count (one in, one out); refusing undoes it.
+            inFlight.subtract(1, ordering: .relaxed)
+            droppedByOverflow.add(1, ordering: .relaxed)
         }
     }
 
@@ -101,6 +106,7 @@ public final class PluginWorker: Sendable {
             let start = monotonicNanos()
             let status = instance.deliver(event)
             let elapsed = UInt64(max(0, monotonicNanos() - start))
+            inFlight.subtract(1, ordering: .relaxed)
             let n = delivered.add(1, ordering: .relaxed).newValue
             callNanosTotal.add(elapsed, ordering: .relaxed)
             callNanosMax.max(elapsed, ordering: .relaxed)
@@ -118,6 +124,9 @@ public final class PluginWorker: Sendable {
         instance.destroy()
         completion.complete()
     }
+
+    /// True when nothing is queued for this plugin and it is not handling an event.
+    var isIdle: Bool { inFlight.load(ordering: .relaxed) <= 0 }
 
     /// Stops taking events, lets the worker finish what is queued, calls destroy, and
     /// returns when the thread has ended.

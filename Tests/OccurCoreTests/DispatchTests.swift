@@ -163,6 +163,27 @@ import OccurTestSupport
     }
 }
 
+extension DispatchTests {
+    @Test func resultsStillInFlightAtShutdownAreDelivered() throws {
+        let bus = EventBus(writer: nil)
+        // A slow emitter: when the drain starts, most of its results are not made yet.
+        let (emitter, _) = try recordingWorker(
+            { $0.events = [.faceAppeared]; $0.queueCapacity = 100 }, config: ["emit": "seen", "sleep_ms": 20], bus: bus)
+        let library = try PluginLibrary.load(path: Fixtures.plugin("FixtureOK"), expectedID: "fixture_ok")
+        let record = Fixtures.temporaryDirectory("late") + "/events.txt"
+        var settings = PluginSettings.fixture("listener", library: library.path, config: "{\"record\": \"\(record)\"}")
+        settings.events = [.pluginResult]
+        settings.queueCapacity = 100
+        let listener = try PluginWorker(library: library, settings: settings, logger: Fixtures.logger) { _, _ in }
+        let dispatcher = Dispatcher(workers: [emitter, listener])
+        bus.attach(dispatcher)
+        for i in 1...20 { bus.publish(TestEvents.faceAppeared(sequence: bus.nextSequence(), track: Int64(i))) }
+        dispatcher.drainBlocking()  // at once: the queues stay open until both workers are idle
+        #expect(RecordedEvent.read(record).count == 20)
+        #expect(listener.counters.droppedByOverflow == 0)
+    }
+}
+
 /// The bounded queue's overflow policies, without any consumer timing involved.
 @Suite struct EventQueueTests {
     func events(_ n: Int) -> [Event] { (1...n).map { TestEvents.faceAppeared(sequence: UInt64($0), track: 1) } }
