@@ -78,7 +78,7 @@ let package = Package(
         .target(name: "Pose", dependencies: ["PluginAPI", "PluginSupport"], path: "Plugins/Pose", publicHeadersPath: ".",
                 cxxSettings: openCVInclude + pluginCXX,
                 linkerSettings: ["core", "imgproc", "dnn", "objdetect"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
-        .target(name: "Movement", dependencies: ["PluginAPI"], path: "Plugins/Movement", publicHeadersPath: ".",
+        .target(name: "Movement", dependencies: ["PluginAPI", "PluginSupport"], path: "Plugins/Movement", publicHeadersPath: ".",
                 cxxSettings: openCVInclude + pluginCXX,
                 linkerSettings: ["core", "imgproc", "video"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
         .target(name: "Clothes", dependencies: ["PluginAPI", "PluginSupport"], path: "Plugins/Clothes", publicHeadersPath: ".",

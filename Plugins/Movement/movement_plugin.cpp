@@ -9,6 +9,7 @@
 #include "camera_analyzer.hpp"
 #include "movement_config.hpp"
 #include "occur_plugin.h"
+#include "occur_plugin_boundary.hpp"
 
 #include <opencv2/core.hpp>
 
@@ -46,6 +47,9 @@ struct Instance {
         if (!slot) slot = std::make_unique<CameraAnalyzer>(config);
         return *slot;
     }
+
+    /// Handles one event (on the plugin's worker thread; see occur::onEvent).
+    occur_status onEvent(const occur_event &event);
 };
 
 std::vector<movement::FaceSighting> facesOf(const occur_event *event) {
@@ -114,74 +118,49 @@ occur_status emit(const Instance &instance, const movement::Result &r) {
 
 occur_status create(const occur_host_api *host, const char *configJSON, void **out) {
     if (!host || !out) return OCCUR_ERR_INVALID_ARGUMENT;
-    try {
+    return occur::guarded(host, "create", [&]() -> occur_status {
         auto instance = std::make_unique<Instance>();
         instance->host = host;
-        instance->config = movement::parseConfig(configJSON ? configJSON : "{}");
+        try {
+            instance->config = movement::parseConfig(configJSON ? configJSON : "{}");
+        } catch (const movement::ConfigError &e) {
+            occur::log(host, OCCUR_LOG_ERROR, std::string("invalid config: ") + e.what());
+            return OCCUR_ERR_INVALID_CONFIG;
+        }
         const auto &c = instance->config;
         instance->log(OCCUR_LOG_INFO, std::to_string(c.zones.size()) + " zones, " + std::to_string(c.lines.size()) +
                                           " lines, background model at " + movement::JsonObject::number(c.scale) +
                                           " of the frame size, history " + std::to_string(c.history) + " frames");
         *out = instance.release();
         return OCCUR_OK;
-    } catch (const movement::ConfigError &e) {
-        host->log(host->context, OCCUR_LOG_ERROR, (std::string("invalid config: ") + e.what()).c_str());
-        return OCCUR_ERR_INVALID_CONFIG;
-    } catch (const std::bad_alloc &) {
-        return OCCUR_ERR_NO_MEMORY;
-    } catch (const std::exception &e) {
-        host->log(host->context, OCCUR_LOG_ERROR, (std::string("create failed: ") + e.what()).c_str());
-        return OCCUR_ERR_INTERNAL;
-    } catch (...) {
-        host->log(host->context, OCCUR_LOG_ERROR, "create failed: unknown exception");
-        return OCCUR_ERR_INTERNAL;
-    }
+    });
 }
 
-occur_status onEvent(void *opaque, const occur_event *event) {
-    auto *instance = static_cast<Instance *>(opaque);
-    if (!instance || !event) return OCCUR_ERR_INVALID_ARGUMENT;
-    try {
-        const std::string camera = event->camera_id ? event->camera_id : "";
-        const int64_t t = event->timestamp_ns;
-        std::vector<movement::Result> results;
-        switch (event->kind) {
-        case OCCUR_EVENT_FRAME:
-            instance->camera(camera, t).onFrame(t, pixelsOf(*instance, event), facesOf(event), results);
-            break;
-        case OCCUR_EVENT_FACE_APPEARED:
-        case OCCUR_EVENT_FACE_RECOGNIZED:
-        case OCCUR_EVENT_FACE_UNKNOWN:
-            instance->camera(camera, t).onFaces(t, facesOf(event), results);
-            break;
-        case OCCUR_EVENT_FACE_LEFT:
-            for (const auto &face : facesOf(event)) instance->camera(camera, t).onFaceLeft(t, face.trackId, results);
-            break;
-        default:
-            return OCCUR_OK;
-        }
-        occur_status status = OCCUR_OK;
-        for (const auto &r : results) {
-            occur_status s = emit(*instance, r);
-            if (s != OCCUR_OK && status == OCCUR_OK) status = s;
-        }
-        return status;
-    } catch (const std::bad_alloc &) {
-        return OCCUR_ERR_NO_MEMORY;
-    } catch (const std::exception &e) {
-        instance->log(OCCUR_LOG_ERROR, std::string("on_event: ") + e.what());
-        return OCCUR_ERR_INTERNAL;
-    } catch (...) {
-        instance->log(OCCUR_LOG_ERROR, "on_event: unknown exception");
-        return OCCUR_ERR_INTERNAL;
+occur_status Instance::onEvent(const occur_event &event) {
+    const std::string cameraID = event.camera_id ? event.camera_id : "";
+    const int64_t t = event.timestamp_ns;
+    std::vector<movement::Result> results;
+    switch (event.kind) {
+    case OCCUR_EVENT_FRAME:
+        camera(cameraID, t).onFrame(t, pixelsOf(*this, &event), facesOf(&event), results);
+        break;
+    case OCCUR_EVENT_FACE_APPEARED:
+    case OCCUR_EVENT_FACE_RECOGNIZED:
+    case OCCUR_EVENT_FACE_UNKNOWN:
+        camera(cameraID, t).onFaces(t, facesOf(&event), results);
+        break;
+    case OCCUR_EVENT_FACE_LEFT:
+        for (const auto &face : facesOf(&event)) camera(cameraID, t).onFaceLeft(t, face.trackId, results);
+        break;
+    default:
+        return OCCUR_OK;
     }
-}
-
-void destroy(void *opaque) {
-    try {
-        delete static_cast<Instance *>(opaque);
-    } catch (...) {
+    occur_status status = OCCUR_OK;
+    for (const auto &r : results) {
+        occur_status s = emit(*this, r);
+        if (s != OCCUR_OK && status == OCCUR_OK) status = s;
     }
+    return status;
 }
 
 const occur_plugin_descriptor descriptor = {
@@ -195,8 +174,8 @@ const occur_plugin_descriptor descriptor = {
         OCCUR_EVENT_FACE_LEFT,
     0,
     create,
-    onEvent,
-    destroy,
+    occur::onEvent<Instance>,
+    occur::destroy<Instance>,
 };
 
 }  // namespace
