@@ -80,7 +80,6 @@ namespace {
 
 using occur::ConfigError;
 using occur::defaultModelsDir;
-using occur::fileExists;
 using occur::number;
 
 constexpr const char *kModelFile = "pose_landmark_full.onnx";
@@ -423,12 +422,7 @@ occur_status create(const occur_host_api *host, const char *config_json, void **
             return OCCUR_ERR_INVALID_CONFIG;
         }
         const std::string model = plugin->config.modelsDir + "/" + kModelFile;
-        if (!fileExists(model)) {
-            say(OCCUR_LOG_ERROR, "model file " + model +
-                                     " is missing: run scripts/models (or scripts/setup) to prepare it, "
-                                     "or set config.models_dir");
-            return OCCUR_ERR_FAILED;
-        }
+        if (!occur::requireModel(host, model)) return OCCUR_ERR_FAILED;
         plugin->net = cv::dnn::readNetFromONNX(model);
         if (plugin->net.empty()) {
             say(OCCUR_LOG_ERROR, "cannot load the pose model " + model);

@@ -10,6 +10,8 @@
 
 #include <opencv2/core.hpp>
 
+#include "occur_plugin_boundary.hpp"
+
 namespace occur {
 
 /// A config value that cannot be used; what() is the log line (create returns
@@ -62,6 +64,16 @@ inline std::string defaultModelsDir() {
 inline bool fileExists(const std::string &path) {
     struct stat st;
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/// True when the model file exists; otherwise logs which file is missing and the command that
+/// prepares it (create then fails with OCCUR_ERR_FAILED).
+inline bool requireModel(const occur_host_api *host, const std::string &path) {
+    if (fileExists(path)) return true;
+    log(host, OCCUR_LOG_ERROR, "model file " + path +
+                                   " is missing: run scripts/models (or scripts/setup) to prepare it, "
+                                   "or set config.models_dir");
+    return false;
 }
 
 }  // namespace occur
