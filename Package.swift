@@ -42,6 +42,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // The stable plugin contract: one C99 header.
@@ -61,6 +65,10 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The `occur` executable: only wiring.
         .executableTarget(name: "Host", dependencies: [
@@ -77,7 +85,7 @@ let package = Package(
                 linkerSettings: ["core", "imgproc", "dnn"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
         .target(name: "Pose", dependencies: ["PluginAPI", "PluginSupport"], path: "Plugins/Pose", publicHeadersPath: ".",
                 cxxSettings: openCVInclude + pluginCXX,
-                linkerSettings: ["core", "imgproc", "dnn", "objdetect"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
+                linkerSettings: ["core", "imgproc", "dnn", "objdetect", "calib3d"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
         .target(name: "Movement", dependencies: ["PluginAPI", "PluginSupport"], path: "Plugins/Movement", publicHeadersPath: ".",
                 cxxSettings: openCVInclude + pluginCXX,
                 linkerSettings: ["core", "imgproc", "video"].map { .linkedLibrary("opencv_\($0)") } + pluginLink),
@@ -92,7 +100,10 @@ let package = Package(
         .target(name: "FixtureSupport", dependencies: ["PluginAPI"], path: "Tests/Fixtures/FixtureSupport"),
     ] + fixturePlugins.map { cPlugin($0, path: "Tests/Fixtures/\($0)", dependencies: ["FixtureSupport"]) } + [
         .target(name: "OccurTestSupport", dependencies: ["OccurCore"], path: "Tests/OccurTestSupport"),
-        .testTarget(name: "OccurCoreTests", dependencies: ["OccurCore", "OccurTestSupport"]),
+        .testTarget(name: "OccurCoreTests", dependencies: [
+            "OccurCore", "OccurTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
     ],
     cxxLanguageStandard: .cxx17
 )

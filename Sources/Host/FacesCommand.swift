@@ -55,7 +55,7 @@ struct HostOptions: ParsableArguments {
 
     func openStore() throws -> (HostConfiguration, EventStore) {
         let host = try loadHost()
-        do { return (host, try EventStore(path: host.databasePath)) } catch {
+        do { return (host, try EventStore(host)) } catch {
             throw CleanExit.message("error: \(error)", code: 1)
         }
     }

@@ -26,10 +26,17 @@ public final class EventStore: Sendable {
     public let path: String
     /// Shared with the FaceGallery, which keeps its tables in the same database.
     let pool: DatabasePool
+    /// Seals and opens the biometric data kept with this database (embeddings, crops).
+    public let protection: DataProtection
+    /// The data dir, where snapshots and the data key live.
+    public let dataDir: String
 
-    /// Opens (creating when needed) the database at `path` and migrates it.
-    public init(path: String, readOnly: Bool = false) throws {
+    /// Opens (creating when needed) the database at `path` and migrates it. With `encryption`
+    /// on, new embeddings and crops are sealed under the data dir's key, which is created on
+    /// first use (DataProtection). `dataDir` defaults to the database's directory.
+    public init(path: String, readOnly: Bool = false, encryption: Bool = true, dataDir: String? = nil) throws {
         self.path = path
+        self.dataDir = dataDir ?? (path as NSString).deletingLastPathComponent
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.readonly = readOnly
@@ -41,6 +48,13 @@ public final class EventStore: Sendable {
         }
         pool = try DatabasePool(path: path, configuration: config)
         if !readOnly { try Self.migrator.migrate(pool) }
+        protection = try DataProtection.load(dataDir: self.dataDir, seal: encryption && !readOnly)
+    }
+
+    /// The store `occur.yaml` names: its database, data dir and encryption setting.
+    public convenience init(_ configuration: HostConfiguration, readOnly: Bool = false) throws {
+        try self.init(path: configuration.databasePath, readOnly: readOnly, encryption: configuration.storage.encryption,
+                      dataDir: configuration.dataDir)
     }
 
     static var migrator: DatabaseMigrator {

@@ -61,6 +61,8 @@ public final class FaceGallery: Sendable {
 
     let store: EventStore
     private let pool: DatabasePool
+    /// Embeddings are sealed in the database (DataProtection) and open only in memory.
+    private var protection: DataProtection { store.protection }
     private let indexes = Mutex<[IndexKey: Index]>([:])
     /// The gallery revision (a counter every change bumps) the in-memory index reflects.
     private let revision = Mutex<Int64>(0)
@@ -84,7 +86,7 @@ public final class FaceGallery: Sendable {
         for row in rows {
             let key = IndexKey(model: row["model"], kind: Kind(rawValue: row["kind"]) ?? .person)
             let dimension: Int = row["dimension"]
-            let vector = Self.floats(row["vector"])
+            let vector = try Self.floats(protection.open(row["vector"], .embedding))
             guard vector.count == dimension else { continue }
             fresh[key, default: Index(dimension: dimension)].append(vector, for: row["name"])
         }
@@ -133,7 +135,7 @@ public final class FaceGallery: Sendable {
             for entry in entries {
                 try insertIdentity.execute(arguments: [entry.name, now])
                 try insertEmbedding.execute(arguments: [entry.name, model, entry.embedding.count,
-                                                        Self.blob(entry.embedding), source, now])
+                                                        protection.seal(Self.blob(entry.embedding), .embedding), source, now])
             }
             _ = try Self.bump(db)
         }
@@ -149,7 +151,7 @@ public final class FaceGallery: Sendable {
             try db.execute(sql: """
                 INSERT INTO embeddings (identity_id, model, dimension, vector, source, created_ms)
                 VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [id, model, embedding.count, Self.blob(embedding), source, now])
+                """, arguments: [id, model, embedding.count, protection.seal(Self.blob(embedding), .embedding), source, now])
             return try Self.bump(db)
         }
         let key = IndexKey(model: model, kind: kind)

@@ -120,6 +120,9 @@ public struct StorageConfiguration: Sendable, Equatable {
     public var batchSize: Int = 256
     /// Longest time an event waits before it is written, seconds. Default 1.0.
     public var flushInterval: Double = 1.0
+    /// Seal face crops, snapshots and embeddings with AES-256-GCM under the data key
+    /// (`<data_dir>/data.key` or OCCUR_DATA_KEY; README "Encryption at rest"). Default true.
+    public var encryption: Bool = true
     public init() {}
 }
 
@@ -229,6 +232,7 @@ extension StorageConfiguration {
         let f = try node.fields()
         try f.read("batch_size", into: &batchSize) { try $0.int(atLeast: 1) }
         try f.read("flush_interval", into: &flushInterval) { try $0.double(above: 0) }
+        try f.read("encryption", into: &encryption) { try $0.bool() }
         try f.finish()
     }
 }

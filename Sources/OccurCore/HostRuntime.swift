@@ -19,6 +19,8 @@ public final class HostRuntime: Sendable {
     public let gallery: FaceGallery
     public let snapshots: SnapshotStore
     private let logger: Logger
+    /// The data directory is this host's alone while it runs.
+    private let lock: DataDirectoryLock
 
     /// Opens the event log and loads the enabled plugins. `onWritten` sees each stored batch.
     public init(configuration: HostConfiguration, registry: PluginRegistry, logger: Logger,
@@ -26,13 +28,14 @@ public final class HostRuntime: Sendable {
         self.configuration = configuration
         self.registry = registry
         self.logger = logger
-        store = try EventStore(path: configuration.databasePath)
+        lock = try DataDirectoryLock(dataDir: configuration.dataDir, purpose: "occur run")
+        store = try EventStore(configuration)
         gallery = try FaceGallery(store: store)
         if let faceDB = configuration.recognition.faceDB {
             try Self.enrollFaceDB(faceDB, configuration: configuration, gallery: gallery, logger: logger)
         }
         snapshots = SnapshotStore(dataDir: configuration.dataDir, cooldown: configuration.recognition.snapshotCooldown,
-                                  logger: logger)
+                                  protection: store.protection, logger: logger)
         writer = EventWriter(store: store, configuration: configuration.storage, logger: logger, onWritten: onWritten)
         let bus = EventBus(writer: writer)
         self.bus = bus

@@ -7,6 +7,7 @@ import Synchronization
 /// at most one pair per camera and identity every `cooldown` seconds (snapshot_cooldown).
 /// JPEG encoding and disk writes happen on the store's own thread, off the capture path;
 /// the paths are decided up front so the event that names them can be logged at once.
+/// With encryption on (DataProtection) both files are sealed: `…-face.jpg.sealed`.
 public final class SnapshotStore: Service, Sendable {
     /// Paths relative to the data directory.
     public struct Paths: Sendable, Equatable {
@@ -22,14 +23,16 @@ public final class SnapshotStore: Service, Sendable {
     }
 
     public let dataDir: String
+    private let protection: DataProtection
     private let cooldownNanos: Int64
     private let logger: Logger
     private let last = Mutex<[String: Int64]>([:])
     private let written = Atomic<Int>(0)
     private let queue: BackgroundQueue<Job>
 
-    public init(dataDir: String, cooldown: Double, logger: Logger) {
+    public init(dataDir: String, cooldown: Double, protection: DataProtection, logger: Logger) {
         self.dataDir = dataDir
+        self.protection = protection
         cooldownNanos = Int64(cooldown * 1e9)
         self.logger = logger
         let owner = WeakBox<SnapshotStore>()
@@ -55,7 +58,8 @@ public final class SnapshotStore: Service, Sendable {
         let day = Self.dayFormatter.string(from: wallTime)
         let safeLabel = label.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }
         let base = "snapshots/\(day)/\(camera)/\(sequence)-\(String(safeLabel))"
-        let paths = Paths(face: base + "-face.jpg", frame: base + "-frame.jpg")
+        let suffix = protection.sealsNewData ? DataProtection.sealedExtension : ""
+        let paths = Paths(face: base + "-face.jpg" + suffix, frame: base + "-frame.jpg" + suffix)
         queue.append(Job(frame: frame, box: face.box, label: label, paths: paths))
         return paths
     }
@@ -63,21 +67,23 @@ public final class SnapshotStore: Service, Sendable {
     public func start() { queue.start() }
 
     private func write(_ job: Job) {
-        let faceURL = URL(fileURLWithPath: dataDir).appendingPathComponent(job.paths.face)
         do {
-            try FileManager.default.createDirectory(at: faceURL.deletingLastPathComponent(), withIntermediateDirectories: true)
             // The crop keeps a margin of a fifth of the face around it.
             let b = job.box, m = 0.2
             let region = Box(x: b.x - b.width * m, y: b.y - b.height * m, width: b.width * (1 + 2 * m),
                              height: b.height * (1 + 2 * m))
-            if let crop = job.frame.cropped(to: region) { try crop.write(to: faceURL.path) }
-            if let annotated = job.frame.annotated(box: job.box, label: job.label) {
-                try annotated.write(to: URL(fileURLWithPath: dataDir).appendingPathComponent(job.paths.frame).path)
-            }
+            if let crop = job.frame.cropped(to: region) { try save(crop, at: job.paths.face) }
+            if let annotated = job.frame.annotated(box: job.box, label: job.label) { try save(annotated, at: job.paths.frame) }
             written.add(1, ordering: .relaxed)
         } catch {
             logger.error("snapshot not written: \(error)")
         }
+    }
+
+    private func save(_ image: Frame, at path: String) throws {
+        let url = URL(fileURLWithPath: dataDir).appendingPathComponent(path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try protection.seal(image.jpeg(), .image).write(to: url, options: .atomic)
     }
 
     /// Writes what is queued and ends the thread. Blocks until done.

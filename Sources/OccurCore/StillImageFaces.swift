@@ -25,7 +25,7 @@ public final class StillImageFaces {
     }
 
     public let recognizer: FaceRecognizer
-    private let detector: FaceDetector
+    let detector: FaceDetector
     private let detection: DetectionConfiguration
 
     public init(configuration: HostConfiguration, gallery: FaceGallery, logger: Logger) throws {

@@ -63,6 +63,17 @@ public final class Frame: @unchecked Sendable {
         Frame(handle: ov_frame_rotated90(handle)!)
     }
 
+    /// A new frame: this one mirrored left to right (a pixel at (x, y) goes to (width - 1 - x, y)).
+    public func mirrored() -> Frame {
+        Frame(handle: ov_frame_mirrored(handle)!)
+    }
+
+    /// A new frame of the same size: this one turned `degrees` counter-clockwise (as seen) about
+    /// its centre, black where nothing maps.
+    public func rotated(degrees: Double) -> Frame {
+        Frame(handle: ov_frame_rotated(handle, degrees)!)
+    }
+
     /// A new frame holding `region` of this one (clipped); nil when the region is outside.
     public func cropped(to region: Box) -> Frame? {
         ov_frame_crop(handle, Int32(region.x.rounded()), Int32(region.y.rounded()),
@@ -87,6 +98,22 @@ public final class Frame: @unchecked Sendable {
     public func sharpness(in region: Box) -> Double {
         ov_frame_sharpness(handle, Int32(region.x.rounded()), Int32(region.y.rounded()),
                            Int32(region.width.rounded()), Int32(region.height.rounded()))
+    }
+
+    /// Decodes image bytes (JPEG, PNG, ...) as BGR.
+    public static func decode(_ bytes: Data) throws -> Frame {
+        let handle = try bytes.withUnsafeBytes { raw in
+            try withErrorBuffer { ov_image_decode(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, $0, $1) }
+        }
+        return Frame(handle: handle)
+    }
+
+    /// The frame as JPEG bytes.
+    public func jpeg(quality: Int = 90) throws -> Data {
+        var size = 0
+        let buffer = try withErrorBuffer { ov_image_encode_jpeg(handle, Int32(quality), &size, $0, $1) }
+        defer { free(buffer) }
+        return Data(bytes: buffer, count: size)
     }
 
     public func write(to path: String) throws {

@@ -5,9 +5,11 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -79,6 +81,28 @@ ov_frame *ov_frame_rotated90(const ov_frame *src) {
     }
 }
 
+ov_frame *ov_frame_mirrored(const ov_frame *src) {
+    try {
+        cv::Mat out;
+        cv::flip(src->mat, out, 1);
+        return new ov_frame(out);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+ov_frame *ov_frame_rotated(const ov_frame *src, double degrees) {
+    try {
+        const cv::Point2f centre((src->mat.cols - 1) / 2.f, (src->mat.rows - 1) / 2.f);
+        cv::Mat out;
+        cv::warpAffine(src->mat, out, cv::getRotationMatrix2D(centre, degrees, 1.0), src->mat.size(),
+                       cv::INTER_LINEAR, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+        return new ov_frame(out);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
 ov_frame *ov_frame_paste(const ov_frame *canvas, const ov_frame *src, int32_t sx, int32_t sy,
                          int32_t w, int32_t h, int32_t dx, int32_t dy) {
     try {
@@ -103,6 +127,46 @@ ov_frame *ov_image_read(const char *path, char *error, size_t error_size) {
             return nullptr;
         }
         return new ov_frame(image);
+    } catch (const std::exception &e) {
+        setError(error, error_size, e.what());
+        return nullptr;
+    }
+}
+
+ov_frame *ov_image_decode(const uint8_t *bytes, size_t size, char *error, size_t error_size) {
+    try {
+        if (!bytes || size == 0 || size > size_t(INT32_MAX)) {
+            setError(error, error_size, "no image bytes");
+            return nullptr;
+        }
+        const cv::Mat raw(1, int(size), CV_8UC1, const_cast<uint8_t *>(bytes));
+        cv::Mat image = cv::imdecode(raw, cv::IMREAD_COLOR);
+        if (image.empty()) {
+            setError(error, error_size, "cannot decode image (" + std::to_string(size) + " bytes)");
+            return nullptr;
+        }
+        return new ov_frame(image);
+    } catch (const std::exception &e) {
+        setError(error, error_size, e.what());
+        return nullptr;
+    }
+}
+
+uint8_t *ov_image_encode_jpeg(const ov_frame *frame, int32_t quality, size_t *size, char *error, size_t error_size) {
+    try {
+        std::vector<uint8_t> encoded;
+        if (!cv::imencode(".jpg", frame->mat, encoded, {cv::IMWRITE_JPEG_QUALITY, int(quality)}) || encoded.empty()) {
+            setError(error, error_size, "cannot encode JPEG");
+            return nullptr;
+        }
+        auto *out = static_cast<uint8_t *>(std::malloc(encoded.size()));
+        if (!out) {
+            setError(error, error_size, "out of memory encoding JPEG");
+            return nullptr;
+        }
+        std::memcpy(out, encoded.data(), encoded.size());
+        *size = encoded.size();
+        return out;
     } catch (const std::exception &e) {
         setError(error, error_size, e.what());
         return nullptr;

@@ -52,7 +52,7 @@ import OccurTestSupport
         /// Every file under the data directory.
         func dataFiles() -> [String] {
             (FileManager.default.enumerator(atPath: dir + "/data")?.allObjects as? [String] ?? [])
-                .filter { !$0.hasSuffix(".db") && !$0.contains(".db-") }
+                .filter { !$0.hasSuffix(".db") && !$0.contains(".db-") && $0 != "data.key" && $0 != "run.lock" }
                 .filter { var d: ObjCBool = false; FileManager.default.fileExists(atPath: "\(dir)/data/\($0)", isDirectory: &d); return !d.boolValue }
         }
     }
@@ -91,8 +91,10 @@ import OccurTestSupport
         let withSnapshots = recognized.filter { $0.snapshotFace != nil }
         #expect(withSnapshots.count == 1)
         let event = try #require(withSnapshots.first)
-        let crop = try Frame.read(contentsOf: site.dir + "/data/" + event.snapshotFace!)
-        let frame = try Frame.read(contentsOf: site.dir + "/data/" + event.snapshotFrame!)
+        // Sealed on disk (encryption is on by default); the data key opens them.
+        let protection = try DataProtection.load(dataDir: site.dir + "/data", seal: false, environment: [:])
+        let crop = try Frame.decode(protection.readImage(at: site.dir + "/data/" + event.snapshotFace!))
+        let frame = try Frame.decode(protection.readImage(at: site.dir + "/data/" + event.snapshotFrame!))
         #expect(crop.width > 100 && crop.width < frame.width)
         #expect(site.dataFiles().count == 2)
 

@@ -37,6 +37,11 @@ ov_frame *ov_frame_paste(const ov_frame *canvas, const ov_frame *src,
                          int32_t sx, int32_t sy, int32_t w, int32_t h, int32_t dx, int32_t dy);
 /* A new frame: `src` turned 90 degrees clockwise (height x width). */
 ov_frame *ov_frame_rotated90(const ov_frame *src);
+/* A new frame: `src` mirrored left to right (a pixel at (x, y) goes to (width - 1 - x, y)). */
+ov_frame *ov_frame_mirrored(const ov_frame *src);
+/* A new frame of the same size: `src` turned `degrees` counter-clockwise (as seen) about its
+ * centre, bilinear, black where nothing maps. */
+ov_frame *ov_frame_rotated(const ov_frame *src, double degrees);
 
 /* Pixel buffers allocated by this library since start (process-wide). One per decoded
  * frame: nothing downstream copies pixels, and this counter proves it. */
@@ -48,6 +53,11 @@ uint64_t ov_frame_buffers_allocated(void);
 ov_frame *ov_image_read(const char *path, char *error, size_t error_size);
 /* Writes a frame; the format follows the extension. Returns 0 on success. */
 int32_t ov_image_write(const char *path, const ov_frame *frame, char *error, size_t error_size);
+/* Decodes image bytes (any format ov_image_read reads) as BGR; NULL with a message on failure. */
+ov_frame *ov_image_decode(const uint8_t *bytes, size_t size, char *error, size_t error_size);
+/* Encodes a frame as JPEG (quality 0-100) into a new malloc'd buffer the caller frees with
+ * free(); *size receives its length. NULL with a message on failure. */
+uint8_t *ov_image_encode_jpeg(const ov_frame *frame, int32_t quality, size_t *size, char *error, size_t error_size);
 
 /* ---- Video capture ------------------------------------------------------------ */
 
