@@ -2,18 +2,22 @@
 //
 // It wants plugin results and handles those of kind "pose" (README "Pose"): the event
 // carries the frame the pose plugin saw and its payload, {"keypoints": [[x, y, visibility],
-// ... 33], "track_id": t, ...} in frame pixels, MediaPipe order (11/12 shoulders, 23/24 hips,
-// 25/26 knees). From the keypoints it draws two regions:
+// ... 33], "track_id": t, "outline": [[x, y], ...], ...} in frame pixels, MediaPipe order
+// (11/12 shoulders, 23/24 hips, 25/26 knees). From the keypoints it draws two regions:
 //
 //   upper  the quadrilateral shoulders (11, 12) -> hips (24, 23), each corner pulled 12%
 //          of the way towards the centre so that arms at the sides and background stay out;
 //   lower  one band per leg from the hip to 90% of the way to the knee, 0.6 hip-widths wide
 //          (a leg whose hip or knee is not visible is left out).
 //
-// Regions are keypoint polygons: no person mask is applied, so whatever lies inside the
-// polygon (a crossed arm, background between the legs of a wide stance) counts.
+// Person mask: when the payload has an "outline" of 3 or more points (the person's outline
+// from BlazePose's segmentation), each region keeps only its pixels inside that polygon
+// (filled), so background next to the body drops out. Without one (another pose model), the
+// regions are the keypoint polygons as they are: background inside them (between the legs of
+// a wide stance) counts. Either way an arm crossed in front of the torso counts: it is inside
+// the outline too. An outline that is not [[x, y], ...] fails the call (invalid argument).
 // A region is skipped when one of its keypoints has visibility < min_visibility, or when it
-// has fewer than min_region_pixels pixels inside the frame.
+// has fewer than min_region_pixels pixels inside the frame (and the outline).
 //
 // Per region: k-means (k = clusters) in CIE Lab over the region's pixels (at most 4000,
 // sampled on a fixed grid; seeded, so the same pixels give the same answer), each cluster
@@ -28,7 +32,9 @@
 //
 //   clothes  {"upper": [["red", 0.71], ["blue", 0.2]], "lower": [["blue", 0.64], ...],
 //             "upper_pattern": "solid", "lower_pattern": "patterned",
-//             "upper_texture": 12.3, "lower_texture": 80.1, "track_id": t}
+//             "upper_texture": 12.3, "lower_texture": 80.1, "person_mask": true, "track_id": t}
+//
+// person_mask says whether the pose's outline was applied.
 //
 // A skipped region is null (colours, pattern, texture) and named in "skipped":
 // {"lower": "not_visible"|"too_small"}. When both are skipped nothing is emitted.
@@ -273,6 +279,27 @@ struct ClothesPlugin {
         return std::isfinite(v[0]) && std::isfinite(v[1]);
     }
 
+    /// The pose payload's "outline", [[x, y], ...]: false when it is there but not a list of
+    /// number pairs within +-1e6. Absent leaves `outline` empty.
+    static bool outlinePoints(const cv::FileNode &node, std::vector<cv::Point> &outline) {
+        if (node.empty()) return true;
+        if (!node.isSeq()) return false;
+        for (auto it = node.begin(); it != node.end(); ++it) {
+            const cv::FileNode pair = *it;
+            if (!pair.isSeq() || pair.size() != 2) return false;
+            double xy[2];
+            for (int i = 0; i < 2; ++i) {
+                const cv::FileNode n = pair[i];
+                if (n.isInt()) xy[i] = int(n);
+                else if (n.isReal()) xy[i] = double(n);
+                else return false;
+                if (!(std::fabs(xy[i]) <= 1e6)) return false;   // also NaN
+            }
+            outline.emplace_back(cvRound(xy[0]), cvRound(xy[1]));
+        }
+        return true;
+    }
+
     static std::string colours(const RegionResult &r) {
         if (!r.present) return "null";
         std::string out = "[";
@@ -315,6 +342,20 @@ struct ClothesPlugin {
                 return OCCUR_ERR_INVALID_ARGUMENT;
             }
         auto visible = [&](int i) { return vis[i] >= config.minVisibility; };
+        std::vector<cv::Point> outline;
+        if (!outlinePoints(root["outline"], outline)) {
+            log(OCCUR_LOG_WARN, "pose outline is not [[x, y], ...]: skipped");
+            return OCCUR_ERR_INVALID_ARGUMENT;
+        }
+        // The person mask: the outline filled; none (empty) without a usable outline.
+        cv::Mat person;
+        if (outline.size() >= 3) {
+            person = cv::Mat::zeros(bgr.size(), CV_8U);
+            cv::fillPoly(person, std::vector<std::vector<cv::Point>>{outline}, cv::Scalar(255));
+        }
+        auto onPerson = [&](cv::Mat &mask) {
+            if (!person.empty()) mask &= person;
+        };
 
         // Upper: the torso quadrilateral, shrunk towards its centre.
         RegionResult upper, lower;
@@ -326,6 +367,7 @@ struct ClothesPlugin {
                                                                       cvRound(c.y + (centre.y - c.y) * kUpperShrink)));
             cv::Mat mask = cv::Mat::zeros(bgr.size(), CV_8U);
             cv::fillPoly(mask, std::vector<std::vector<cv::Point>>{quad}, cv::Scalar(255));
+            onPerson(mask);
             upper = analyse(bgr, mask);
         } else {
             upper.skipped = "not_visible";
@@ -353,6 +395,7 @@ struct ClothesPlugin {
         } else {
             cv::Mat mask = cv::Mat::zeros(bgr.size(), CV_8U);
             for (const auto &band : bands) cv::fillConvexPoly(mask, band, cv::Scalar(255));
+            onPerson(mask);
             lower = analyse(bgr, mask);
         }
         if (!upper.present && !lower.present) {
@@ -377,7 +420,8 @@ struct ClothesPlugin {
         if (!upper.present) skipped += "\"upper\": \"" + upper.skipped + "\"";
         if (!lower.present) skipped += std::string(skipped.empty() ? "" : ", ") + "\"lower\": \"" + lower.skipped + "\"";
         if (!skipped.empty()) payload += ", \"skipped\": {" + skipped + "}";
-        std::snprintf(buf, sizeof buf, ", \"track_id\": %lld}", (long long)track);
+        std::snprintf(buf, sizeof buf, ", \"person_mask\": %s, \"track_id\": %lld}", person.empty() ? "false" : "true",
+                      (long long)track);
         payload += buf;
 
         cv::Rect bounds = upper.present ? upper.bounds : lower.bounds;
@@ -420,7 +464,7 @@ occur_status create(const occur_host_api *host, const char *config_json, void **
 
 const occur_plugin_descriptor descriptor = {
     sizeof(occur_plugin_descriptor), OCCUR_PLUGIN_ABI_MAJOR, OCCUR_PLUGIN_ABI_MINOR,
-    "clothes", "1.0.0", "dominant clothing colours (upper/lower body) and a solid/patterned cue from pose keypoints",
+    "clothes", "1.1.0", "dominant clothing colours (upper/lower body) and a solid/patterned cue from pose keypoints and outline",
     OCCUR_EVENT_PLUGIN_RESULT, 0, create, occur::onEvent<ClothesPlugin>, occur::destroy<ClothesPlugin>};
 
 }  // namespace

@@ -13,6 +13,7 @@ public struct ModelFiles: Sendable {
         case ssdWeights = "res10_300x300_ssd_iter_140000.caffemodel"
         case blazeFace = "face_detection_short_range.onnx"
         case blazePose = "pose_landmark_full.onnx"
+        case openPose = "openpose_mobilenet_thin.pb"
         case maskClassifier = "face_mask_detector.onnx"
     }
 

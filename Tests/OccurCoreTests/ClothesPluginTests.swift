@@ -6,7 +6,8 @@ import OccurTestSupport
 /// libClothes.so through the plugin ABI on opencv-doc's messi5.jpg: the Pose plugin's real
 /// `pose` result for the photo is fed to Clothes as a plugin_result event with the same frame,
 /// the shirt is recoloured with a solid colour, and the upper colour must follow while the
-/// lower one stays; invisible keypoints skip a region; bad config is refused.
+/// lower one stays; the regions keep to the pose's person outline; invisible keypoints skip a
+/// region; bad config is refused.
 @Suite struct ClothesPluginTests {
     /// messi5.jpg, Messi's face and the Pose plugin's `pose` result for it (track 7).
     static func messiPose() throws -> (Frame, Face, PluginResult) {
@@ -178,5 +179,141 @@ import OccurTestSupport
             try PluginWorker(library: library, settings: .fixture("clothes", library: library.path, config: config),
                              logger: log.logger) { _, _ in }
         }
+    }
+}
+
+// MARK: - The person outline
+
+extension ClothesPluginTests {
+    /// The pose payload with its "outline" replaced by `outline`, or removed when nil.
+    static func withOutline(_ payload: String, _ outline: [(x: Double, y: Double)]?) throws -> String {
+        var object = try #require((try JSONSerialization.jsonObject(with: Data(payload.utf8))) as? [String: Any])
+        object["outline"] = outline.map { $0.map { [$0.x, $0.y] } }
+        return String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+    }
+
+    /// Pixels inside `polygon` at their centres, row by row (scanline fill), width * height flags.
+    static func insideMask(width: Int, height: Int, polygon: [(x: Double, y: Double)]) -> [Bool] {
+        var inside = [Bool](repeating: false, count: width * height)
+        for y in 0..<height {
+            let yc = Double(y)
+            var crossings: [Double] = []
+            var j = polygon.count - 1
+            for i in polygon.indices {
+                let a = polygon[i], b = polygon[j]
+                if (a.y > yc) != (b.y > yc) { crossings.append(a.x + (yc - a.y) / (b.y - a.y) * (b.x - a.x)) }
+                j = i
+            }
+            crossings.sort()
+            for k in stride(from: 0, to: crossings.count - 1, by: 2) {
+                let from = max(0, Int(crossings[k].rounded(.up))), to = min(width - 1, Int(crossings[k + 1].rounded(.down)))
+                if from <= to { for x in from...to { inside[y * width + x] = true } }
+            }
+        }
+        return inside
+    }
+
+    /// A copy of `frame` (BGR) with the pixels where `paint(x, y)` holds set to one colour (made
+    /// through a PPM file, since frames are immutable).
+    static func painted(_ frame: Frame, blue: UInt8, green: UInt8, red: UInt8,
+                        where paint: (Int, Int) -> Bool) throws -> Frame {
+        try #require(frame.channels == 3)
+        var bytes = [UInt8]("P6\n\(frame.width) \(frame.height)\n255\n".utf8)
+        bytes.reserveCapacity(bytes.count + frame.width * frame.height * 3)
+        for y in 0..<frame.height {
+            let row = frame.pixels + y * frame.stride
+            for x in 0..<frame.width {
+                if paint(x, y) { bytes += [red, green, blue] } else { bytes += [row[3 * x + 2], row[3 * x + 1], row[3 * x]] }
+            }
+        }
+        let path = Fixtures.temporaryDirectory("clothes") + "/painted.ppm"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return try Frame.read(contentsOf: path)
+    }
+
+    /// With Pose's real outline, the regions stay inside it: everything more than 2 px outside
+    /// Messi's outline is painted orange (a colour found nowhere on him), and orange is never
+    /// named. The same pose without its outline (keypoint polygons alone) does name it.
+    @Test func theRegionsStayInsideThePersonOutline() throws {
+        let (frame, face, pose) = try Self.messiPose()
+        let payload = try #require((try JSONSerialization.jsonObject(with: Data(pose.payloadJSON.utf8))) as? [String: Any])
+        let outline = PosePluginTests.outline(payload)
+        try #require(outline.count >= 8)
+        let w = frame.width, h = frame.height
+        let inside = Self.insideMask(width: w, height: h, polygon: outline)
+        let near = { (x: Int, y: Int) in
+            [(x, y), (x - 2, y), (x + 2, y), (x, y - 2), (x, y + 2)].contains { p in
+                p.0 >= 0 && p.1 >= 0 && p.0 < w && p.1 < h && inside[p.1 * w + p.0]
+            }
+        }
+        let orange = try Self.painted(frame, blue: 0, green: 140, red: 255) { x, y in !near(x, y) }
+        try orange.write(to: Fixtures.temporaryDirectory("clothes") + "/messi-outside-orange.png")
+        let bare = try Self.withOutline(pose.payloadJSON, nil)
+        let (payloads, _, counters) = try run([
+            Self.resultEvent(pose, frame: frame, face: face, sequence: 1),
+            Self.resultEvent(pose, frame: orange, face: face, sequence: 2),
+            Self.resultEvent(pose, payload: bare, frame: orange, face: face, sequence: 3),
+        ])
+        try #require(payloads.count == 3)
+        print("clothes: messi5.jpg, pose outline applied: \(Self.describe(payloads[0]))")
+        print("clothes: outside the outline painted orange, outline applied: \(Self.describe(payloads[1]))")
+        print("clothes: outside the outline painted orange, no outline (keypoint polygons): \(Self.describe(payloads[2]))")
+        #expect(counters.errors == 0)
+        #expect(payloads[0]["person_mask"] as? Bool == true)
+        #expect(payloads[2]["person_mask"] as? Bool == false)
+        for key in ["upper", "lower"] {
+            #expect(!Self.colours(payloads[0], key).isEmpty)
+            #expect(!Self.colours(payloads[1], key).contains { $0.name == "orange" }, "\(key)")
+        }
+        // The painted background does not change what is found on him.
+        #expect(Self.describe(payloads[1]) == Self.describe(payloads[0]))
+        // Without the outline the leg bands reach past him: orange is named in the lower region
+        // (measured 0.07).
+        #expect(Self.colours(payloads[2], "lower").contains { $0.name == "orange" })
+    }
+
+    /// The intersection is applied: an outline that leaves out the right half of the torso
+    /// (the picture's right; a notch cut in from the frame's right edge) hides a green patch
+    /// painted there; the same pose without an outline names it.
+    @Test func anOutlineLeavingOutHalfTheTorsoHidesThatHalf() throws {
+        let (frame, face, pose) = try Self.messiPose()
+        let points = PosePluginTests.keypoints(
+            (try JSONSerialization.jsonObject(with: Data(pose.payloadJSON.utf8))) as? [String: Any] ?? [:])
+        let box = Self.insideTorso(points)
+        let middle = (box.x + box.width / 2).rounded()
+        let half = Frame.filled(width: Int(box.x + box.width - middle), height: Int(box.height), green: 160)
+        let painted = frame.pasting(half, region: Box(x: 0, y: 0, width: box.width, height: box.height),
+                                    atX: Int(middle), y: Int(box.y))
+        try painted.write(to: Fixtures.temporaryDirectory("clothes") + "/messi-half-green.png")
+        // The frame with a notch from its right edge over the torso box, 3 px short of the paint.
+        let w = Double(frame.width), h = Double(frame.height)
+        let top = box.y - 3, bottom = box.y + box.height + 3, cut = middle - 3
+        let notched: [(x: Double, y: Double)] = [(0, 0), (w - 1, 0), (w - 1, top), (cut, top), (cut, bottom),
+                                                 (w - 1, bottom), (w - 1, h - 1), (0, h - 1)]
+        let (payloads, _, counters) = try run([
+            Self.resultEvent(pose, payload: try Self.withOutline(pose.payloadJSON, notched), frame: painted, face: face,
+                             sequence: 1),
+            Self.resultEvent(pose, payload: try Self.withOutline(pose.payloadJSON, nil), frame: painted, face: face,
+                             sequence: 2),
+        ])
+        try #require(payloads.count == 2)
+        print("clothes: right half of the torso painted green in \(box) from x = \(middle); notched outline: "
+              + "\(Self.describe(payloads[0])); no outline: \(Self.describe(payloads[1]))")
+        #expect(counters.errors == 0)
+        #expect(payloads[0]["person_mask"] as? Bool == true)
+        #expect(!Self.colours(payloads[0], "upper").contains { $0.name == "green" })
+        #expect(!Self.colours(payloads[0], "upper").isEmpty)
+        let green = Self.colours(payloads[1], "upper").first { $0.name == "green" }
+        #expect((green?.fraction ?? 0) >= 0.3, "\(String(describing: green))")
+    }
+
+    @Test func aMalformedOutlineIsRefused() throws {
+        let (frame, face, pose) = try Self.messiPose()
+        var object = try #require((try JSONSerialization.jsonObject(with: Data(pose.payloadJSON.utf8))) as? [String: Any])
+        object["outline"] = [[1, 2, 3]]
+        let bad = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        let (payloads, _, counters) = try run([Self.resultEvent(pose, payload: bad, frame: frame, face: face, sequence: 1)])
+        #expect(payloads.isEmpty)
+        #expect(counters.errors == 1)
     }
 }
