@@ -120,10 +120,11 @@ extension Occur.Faces {
 
         func run() throws {
             let (host, store) = try options.openStore()
-            guard try FaceGallery(store: store).remove(name: name, dataDir: host.dataDir) else {
-                throw CleanExit.message("error: nobody called '\(name)' is enrolled", code: 1)
-            }
-            print("\(name): removed")
+            let removed = try FaceGallery(store: store).remove(name: name, dataDir: host.dataDir, faceDB: host.recognition.faceDB)
+            try AuditLog(store: store).record(actor: "cli", action: "faces.remove", target: name,
+                                              result: removed ? "ok" : "not_found")
+            guard removed else { throw CleanExit.message("error: nobody called '\(name)' is enrolled", code: 1) }
+            print("\(name): removed (embeddings, snapshots\(host.recognition.faceDB == nil ? "" : ", face_db folder"))")
         }
     }
 

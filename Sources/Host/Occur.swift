@@ -13,7 +13,7 @@ struct Occur: AsyncParsableCommand {
             (which plugins run, their cooldowns, queues and filters). The plugin contract is \
             Sources/PluginAPI/include/occur_plugin.h.
             """,
-        subcommands: [Run.self, Plugins.self, Events.self, Faces.self, Recognize.self, Keys.self, CheckConfig.self, Bench.self])
+        subcommands: [Run.self, Plugins.self, Events.self, Faces.self, Recognize.self, Keys.self, Tokens.self, Audit.self, CheckConfig.self, Bench.self])
 }
 
 /// --config and --plugins, shared by the commands that read them.

@@ -16,6 +16,12 @@ public struct CameraCounters: Sendable, Equatable {
     public var unreadableImages: Int = 0
     public var ended = false
     public var error: String?
+    /// The source is open and delivering frames.
+    public var open = false
+    /// Wall-clock time of the last processed frame.
+    public var lastFrameTime: Date?
+    /// Processed frames per second, smoothed over about the last second.
+    public var fps: Double = 0
 }
 
 /// One camera on its own thread: decode -> detect -> track -> recognise once per track
@@ -29,10 +35,12 @@ public final class CameraPipeline: Sendable {
     private let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
     private let state = Mutex(CameraCounters())
+    private let metrics: HostMetrics?
 
     public init(configuration: CameraConfiguration, host: HostConfiguration, gallery: FaceGallery?,
-                snapshots: SnapshotStore? = nil, bus: EventBus, logger: Logger) {
+                snapshots: SnapshotStore? = nil, bus: EventBus, metrics: HostMetrics? = nil, logger: Logger) {
         self.configuration = configuration
+        self.metrics = metrics
         self.host = host
         self.gallery = gallery
         self.snapshots = snapshots
@@ -49,7 +57,7 @@ public final class CameraPipeline: Sendable {
 
     /// Runs the camera on the calling thread until its source ends or stop() is called.
     public func run() {
-        defer { state.withLock { $0.ended = true } }
+        defer { state.withLock { $0.ended = true; $0.open = false } }
         let source: CameraSource
         let detector: FaceDetector
         var recognition: TrackRecognition?
@@ -70,10 +78,14 @@ public final class CameraPipeline: Sendable {
         var tracker = FaceTracker(configuration: host.tracking)
         let wantsFrames = bus.anyoneWants(.frame)
         var lastTimestamp: Int64 = 0
+        let detectTime = metrics?.stage("detect", camera: configuration.id)
+        let recognizeTime = metrics?.stage("recognize", camera: configuration.id)
         while let input = source.next() {
             if source.kind.isStill { endTracks(&tracker, recognition, at: input.timestampNanos) }
             let seen = host.detection.lightingCorrected(input.frame)  // the frame itself unless it is dark
+            let detectStart = monotonicNanos()
             let detected = detector.detect(in: seen)
+            detectTime?.recordNanoseconds(monotonicNanos() - detectStart)
             var update = tracker.update(detected, at: input.timestampNanos)
             lastTimestamp = input.timestampNanos
             for face in update.appeared {
@@ -81,7 +93,10 @@ public final class CameraPipeline: Sendable {
             }
             if let recognition {
                 for i in update.faces.indices {
-                    if let announcement = recognition.process(&update.faces[i], in: seen, at: input.timestampNanos) {
+                    let before = recognition.recognitions, start = monotonicNanos()
+                    let announcement = recognition.process(&update.faces[i], in: seen, at: input.timestampNanos)
+                    if recognition.recognitions > before { recognizeTime?.recordNanoseconds(monotonicNanos() - start) }
+                    if let announcement {
                         publish(announcement.kind, face: update.faces[i], input: input, payload: announcement.payload,
                                 snapshot: true)
                     }
@@ -93,7 +108,15 @@ public final class CameraPipeline: Sendable {
                                   timestampNanos: input.timestampNanos, frame: input.frame,
                                   frameIndex: input.index, faces: update.faces))
             }
+            let now = Date()
             state.withLock {
+                if let last = $0.lastFrameTime {
+                    let interval = max(1e-6, now.timeIntervalSince(last))
+                    let weight = min(1, interval)   // about a one-second average
+                    $0.fps = $0.fps * (1 - weight) + weight / interval
+                }
+                $0.open = true
+                $0.lastFrameTime = now
                 $0.framesRead = source.framesRead
                 $0.framesProcessed += 1
                 $0.facesDetected += Int64(detected.count)

@@ -51,7 +51,7 @@ extension StoredEvent {
 }
 
 extension ISO8601DateFormatter {
-    nonisolated(unsafe) static let withFractions: ISO8601DateFormatter = {
+    nonisolated(unsafe) public static let withFractions: ISO8601DateFormatter = {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return f

@@ -39,6 +39,8 @@ public final class EventStore: Sendable {
         self.dataDir = dataDir ?? (path as NSString).deletingLastPathComponent
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // Deleted rows are overwritten, not left in free pages: erasure (faces remove) is real.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
         config.readonly = readOnly
         if !readOnly {
             try FileManager.default.createDirectory(
@@ -107,6 +109,33 @@ public final class EventStore: Sendable {
                 CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v4 access tokens and audit") { db in
+            try db.execute(sql: """
+                CREATE TABLE tokens (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL,
+                    role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+                    hash BLOB NOT NULL UNIQUE,
+                    created_ms INTEGER NOT NULL,
+                    revoked_ms INTEGER
+                );
+                CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time_ms INTEGER NOT NULL,
+                    token_id INTEGER,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    target TEXT,
+                    result TEXT NOT NULL,
+                    detail TEXT
+                );
+                CREATE INDEX audit_time ON audit(time_ms);
+                CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                """)
+        }
         return migrator
     }
 
@@ -137,9 +166,14 @@ public final class EventStore: Sendable {
 
     public struct Query: Sendable {
         public var since: Date?
+        /// Events before this time only.
+        public var until: Date?
         public var kinds: [String] = []
         public var camera: String?
         public var plugin: String?
+        public var identity: String?
+        /// Events with an id below this one only: the cursor of the next (older) page.
+        public var beforeID: Int64?
         /// The newest `limit` matching events (returned oldest first).
         public var limit: Int = 100
         public init() {}
@@ -164,10 +198,40 @@ public final class EventStore: Sendable {
             clauses.append("plugin = ?")
             _ = arguments.append(contentsOf: [plugin])
         }
+        if let until = query.until {
+            clauses.append("time_ms < ?")
+            _ = arguments.append(contentsOf: [Int64(until.timeIntervalSince1970 * 1000)])
+        }
+        if let identity = query.identity {
+            clauses.append("identity = ?")
+            _ = arguments.append(contentsOf: [identity])
+        }
+        if let beforeID = query.beforeID {
+            clauses.append("id < ?")
+            _ = arguments.append(contentsOf: [beforeID])
+        }
         let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         let sql = "SELECT * FROM events \(filter) ORDER BY id DESC LIMIT \(max(0, query.limit))"
         return try pool.read { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.storedEvent).reversed()
+        }
+    }
+
+    /// One event by id.
+    public func event(id: Int64) throws -> StoredEvent? {
+        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM events WHERE id = ?", arguments: [id]).map(Self.storedEvent) }
+    }
+
+    /// True when the database takes a write now (readiness): a write transaction is begun and rolled back.
+    public func isWritable() -> Bool {
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "BEGIN IMMEDIATE")
+                try db.execute(sql: "ROLLBACK")
+            }
+            return true
+        } catch {
+            return false
         }
     }
 

@@ -14,10 +14,12 @@ public final class EventWriter: Service, Sendable {
     private let written = Atomic<Int>(0)
     private let failures = Atomic<Int>(0)
     private let queue: BackgroundQueue<Event>
+    private let metrics: HostMetrics?
 
-    public init(store: EventStore, configuration: StorageConfiguration, logger: Logger,
+    public init(store: EventStore, configuration: StorageConfiguration, metrics: HostMetrics? = nil, logger: Logger,
                 onWritten: @escaping @Sendable ([Event]) -> Void = { _ in }) {
         self.store = store
+        self.metrics = metrics
         self.logger = logger
         self.onWritten = onWritten
         let write = WeakBox<EventWriter>()
@@ -36,7 +38,10 @@ public final class EventWriter: Service, Sendable {
 
     private func write(_ batch: [Event]) {
         do {
+            let start = monotonicNanos()
             try store.append(batch)
+            metrics?.databaseWrite(seconds: Double(monotonicNanos() - start) / 1e9, events: batch.count)
+            metrics?.eventsLogged(batch)
             written.add(batch.count, ordering: .relaxed)
             onWritten(batch)
         } catch {

@@ -207,30 +207,54 @@ public final class FaceGallery: Sendable {
         try reload()
     }
 
-    /// Removes a person (or unknown cluster) completely: every embedding, and — given the
-    /// data directory — the snapshot files of their events, whose identity and snapshot
-    /// references are cleared. False when nobody has that name.
+    /// Removes a person (or unknown cluster) completely: every embedding and the identity row;
+    /// the identity and snapshot references of their events are cleared, and — given the data
+    /// directory — those snapshot files are deleted; given the face_db root, their folder there
+    /// too (else the next start would enrol them again). Deleted rows are overwritten
+    /// (secure_delete) and the write-ahead log is checkpointed and truncated, so the bytes do
+    /// not linger in the database files. False when nobody has that name.
     @discardableResult
-    public func remove(name: String, dataDir: String? = nil) throws -> Bool {
-        let (removed, files) = try pool.write { db -> (Bool, [String]) in
-            try db.execute(sql: "DELETE FROM identities WHERE name = ?", arguments: [name])
-            let removed = db.changesCount > 0
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT snapshot_face, snapshot_frame FROM events WHERE identity = ?
-                """, arguments: [name])
-            let files = rows.flatMap { [$0["snapshot_face"], $0["snapshot_frame"]] as [String?] }.compactMap { $0 }
-            try db.execute(sql: """
-                UPDATE events SET identity = NULL, snapshot_face = NULL, snapshot_frame = NULL WHERE identity = ?
-                """, arguments: [name])
-            if removed { _ = try Self.bump(db) }
-            return (removed || !files.isEmpty, files)
+    public func remove(name: String, dataDir: String? = nil, faceDB: String? = nil) throws -> Bool {
+        var removed = try !remove(names: [name], dataDir: dataDir).isEmpty
+        if let faceDB, !name.contains("/"), name != ".", name != ".." {
+            let folder = (faceDB as NSString).appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: folder) {
+                try FileManager.default.removeItem(atPath: folder)
+                removed = true
+            }
+        }
+        return removed
+    }
+
+    /// Removes each name as `remove(name:dataDir:)` does, in one transaction and with one
+    /// index reload. Returns the names that were there.
+    @discardableResult
+    public func remove(names: [String], dataDir: String? = nil) throws -> [String] {
+        let (removed, files) = try pool.write { db -> ([String], [String]) in
+            var removed: [String] = [], files: [String] = []
+            for name in names {
+                try db.execute(sql: "DELETE FROM identities WHERE name = ?", arguments: [name])
+                let existed = db.changesCount > 0
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT snapshot_face, snapshot_frame FROM events WHERE identity = ?
+                    """, arguments: [name])
+                let theirs = rows.flatMap { [$0["snapshot_face"], $0["snapshot_frame"]] as [String?] }.compactMap { $0 }
+                try db.execute(sql: """
+                    UPDATE events SET identity = NULL, snapshot_face = NULL, snapshot_frame = NULL WHERE identity = ?
+                    """, arguments: [name])
+                if existed || !theirs.isEmpty { removed.append(name) }
+                files += theirs
+            }
+            if !removed.isEmpty { _ = try Self.bump(db) }
+            return (removed, files)
         }
         if let dataDir {
             for file in files {
                 try? FileManager.default.removeItem(atPath: (dataDir as NSString).appendingPathComponent(file))
             }
         }
-        if removed { try reload() }
+        _ = try? pool.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        if !removed.isEmpty { try reload() }
         return removed
     }
 

@@ -14,10 +14,15 @@ public struct HostConfiguration: Sendable {
     /// Where scripts/models put the model files. Default `~/.cache/occur/models` (or $OCCUR_MODELS).
     public var modelsDir: String = ModelFiles.defaultDirectory
     public var storage = StorageConfiguration()
+    public var api = APIConfiguration()
+    /// How long events, unknown clusters and snapshots are kept. Default: forever.
+    public var retention = RetentionConfiguration()
     /// trace | debug | info | notice | warning | error. Default `info`.
     public var logLevel: String = "info"
 
     public init() {}
+
+    public var adminTokenPath: String { api.adminTokenFile ?? (dataDir as NSString).appendingPathComponent("admin.token") }
 
     public var databasePath: String {
         database.hasPrefix("/") ? database : (dataDir as NSString).appendingPathComponent(database)
@@ -152,6 +157,8 @@ extension HostConfiguration {
         try f.read("recognition", into: &recognition) { try RecognitionConfiguration($0, base: base) }
         try f.read("tracking", into: &tracking) { try TrackingConfiguration($0) }
         try f.read("storage", into: &storage) { try StorageConfiguration($0) }
+        try f.read("api", into: &api) { try APIConfiguration($0, base: base) }
+        try f.read("retention", into: &retention) { try RetentionConfiguration($0) }
         try f.finish()
     }
 }

@@ -1,5 +1,7 @@
 import Foundation
+import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Everything `occur run` wires together, as services in one ServiceGroup:
@@ -36,10 +38,16 @@ public final class HostRuntime: Sendable {
         }
         snapshots = SnapshotStore(dataDir: configuration.dataDir, cooldown: configuration.recognition.snapshotCooldown,
                                   protection: store.protection, logger: logger)
-        writer = EventWriter(store: store, configuration: configuration.storage, logger: logger, onWritten: onWritten)
+        writer = EventWriter(store: store, configuration: configuration.storage, metrics: metrics, logger: logger,
+                             onWritten: onWritten)
         let bus = EventBus(writer: writer)
         self.bus = bus
-        let (workers, statuses) = PluginLoader(registry: registry).start(logger: logger) { id, result, event in
+        let store = self.store
+        let (workers, statuses) = PluginLoader(registry: registry).start(logger: logger, onRefused: { status in
+            guard case let .refused(error) = status.state, error.isIntegrityFailure else { return }
+            try? AuditLog(store: store).record(actor: "host", action: "plugins.load", target: status.id ?? status.path,
+                                               result: "refused", detail: "\(error)")
+        }) { id, result, event in
             bus.publishResult(result, from: id, during: event)
         }
         pluginStatuses = statuses
@@ -47,9 +55,33 @@ public final class HostRuntime: Sendable {
         bus.attach(dispatcher)
         let gallery = self.gallery
         let snapshots = configuration.recognition.snapshots ? self.snapshots : nil
+        let metrics = self.metrics
         cameras = configuration.cameras.map {
             CameraPipeline(configuration: $0, host: configuration, gallery: gallery, snapshots: snapshots, bus: bus,
-                           logger: logger)
+                           metrics: metrics, logger: logger)
+        }
+        for worker in workers { worker.recordCallTimes(into: metrics.pluginCall(worker.id)) }
+        controlPlane = ControlPlane(configuration: configuration, store: store, gallery: gallery, workers: workers,
+                                    pluginStatuses: statuses, cameras: cameras, logger: logger)
+        if configuration.api.enabled,
+           let path = try AccessTokens(store: store).bootstrapAdmin(writingTo: configuration.adminTokenPath) {
+            logger.notice("first run: an admin API token is in \(path) (mode 0600); `occur tokens create` makes others")
+        }
+    }
+
+    /// What the HTTP API works on.
+    public let controlPlane: ControlPlane
+    /// What `GET /metrics` shows.
+    public let metrics = HostMetrics()
+
+    /// The HTTP API with /metrics beside it.
+    public var controlAPI: ControlAPI {
+        let (metrics, cameras, workers) = (self.metrics, self.cameras, dispatcher.workers)
+        return ControlAPI(plane: controlPlane, logger: logger) { router in
+            router.get("metrics") { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                         body: .init(byteBuffer: ByteBuffer(string: metrics.render(cameras: cameras, workers: workers))))
+            }
         }
     }
 
@@ -75,14 +107,21 @@ public final class HostRuntime: Sendable {
 
     /// Runs until every camera has ended (files) or a shutdown signal arrives.
     public func run() async throws {
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: writer, serviceName: "event-writer"),
                 .init(service: snapshots, serviceName: "snapshots"),
                 .init(service: PluginService(dispatcher: dispatcher), serviceName: "plugins"),
                 .init(service: CaptureService(cameras: cameras), successTerminationBehavior: .gracefullyShutdownGroup,
                       serviceName: "capture"),
-            ],
+        ]
+        services.append(.init(service: RetentionSweeper(configuration: configuration.retention, store: store, gallery: gallery,
+                                                        logger: logger), serviceName: "retention"))
+        if configuration.api.enabled {
+            services.append(.init(service: APIService(api: controlAPI, logger: logger),
+                                  serviceName: "api"))
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
@@ -111,6 +150,24 @@ struct CaptureService: Service {
             }
         } onGracefulShutdown: {
             cameras.forEach { $0.stop() }
+        }
+    }
+}
+
+/// The HTTP API. A server that cannot start (the port is taken) is logged and the host runs
+/// on without it: the cameras matter more than the control plane.
+struct APIService: Service {
+    let api: ControlAPI
+    let logger: Logger
+
+    func run() async throws {
+        let address = "\(api.plane.configuration.api.host):\(api.plane.configuration.api.port)"
+        let app = api.application { [logger] channel in
+            logger.info("API listening on http://\(channel.localAddress.map { "\($0)" } ?? address)")
+        }
+        do { try await app.run() } catch {
+            logger.error("API not started on \(address): \(error); the host runs on without it")
+            try? await gracefulShutdown()
         }
     }
 }

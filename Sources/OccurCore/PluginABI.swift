@@ -20,6 +20,22 @@ public enum PluginLoadError: Error, Equatable, Sendable, CustomStringConvertible
     case versionMismatch(path: String, pluginMajor: UInt32, pluginMinor: UInt32)
     case idMismatch(path: String, expected: String, found: String)
     case createFailed(path: String, status: Int32)
+    /// `checked` (the library, its directory, or a symlink's target) is group- or world-writable;
+    /// `mode` is its permission bits.
+    case writableByOthers(path: String, checked: String, mode: UInt32)
+    /// `checked` belongs to a user other than root or the one the host runs as.
+    case ownedByAnotherUser(path: String, checked: String, owner: UInt32)
+    /// The file's SHA-256 differs from its `sha256` pin in plugins.yaml.
+    case checksumMismatch(path: String, expected: String, found: String)
+    case unreadable(path: String, message: String)
+
+    /// Refused by the integrity checks before dlopen (PluginIntegrity): these are audited.
+    public var isIntegrityFailure: Bool {
+        switch self {
+        case .writableByOthers, .ownedByAnotherUser, .checksumMismatch: true
+        default: false
+        }
+    }
 
     public var description: String {
         let host = "host ABI \(hostABIMajor).\(hostABIMinor)"
@@ -36,6 +52,19 @@ public enum PluginLoadError: Error, Equatable, Sendable, CustomStringConvertible
         case let .idMismatch(path, expected, found):
             return "\(path): descriptor id '\(found)' differs from its key '\(expected)' in plugins.yaml"
         case let .createFailed(path, status): return "\(path): create failed with status \(status) (\(statusName(status)))"
+        case let .writableByOthers(path, checked, mode):
+            let who = [(S_IWGRP, "its group"), (S_IWOTH, "every user")].filter { mode & $0.0 != 0 }.map(\.1)
+            return "\(path): \(checked == path ? "the file" : checked) is writable by \(who.joined(separator: " and ")) "
+                + "(mode \(octalMode(mode))), so another user could replace the library; fix: chmod go-w \(checked)"
+        case let .ownedByAnotherUser(path, checked, owner):
+            let me = geteuid()
+            let allowed = me == 0 ? "root (the user the host runs as)" : "root or \(userName(me)), the user the host runs as"
+            return "\(path): \(checked == path ? "the file" : checked) is owned by \(userName(owner)), not by \(allowed), "
+                + "so that user could replace the library; fix: chown \(me == 0 ? "root" : "\(me)") \(checked)"
+        case let .checksumMismatch(path, expected, found):
+            return "\(path): sha256 mismatch: expected \(expected), file has \(found) "
+                + "(rebuilt or replaced? check the file, then update its sha256 in plugins.yaml)"
+        case let .unreadable(path, message): return "\(path): cannot read the file: \(message)"
         }
     }
 }

@@ -40,7 +40,8 @@ public struct PluginLoader: Sendable {
     }
 
     /// Every configured plugin and every lib*.so in plugins_dir, with its state.
-    /// Enabled plugins are loaded (dlopen + ABI checks), not created.
+    /// Enabled plugins are checked (PluginIntegrity: permissions, owner, `sha256` pin) and
+    /// loaded (dlopen + ABI checks), not created.
     public func scan() -> [PluginStatus] {
         var statuses: [PluginStatus] = []
         var configuredPaths = Set<String>()
@@ -52,6 +53,7 @@ public struct PluginLoader: Sendable {
                 continue
             }
             do {
+                try PluginIntegrity.check(path: path, sha256: settings.sha256)
                 let library = try PluginLibrary.load(path: path, expectedID: settings.id)
                 statuses.append(PluginStatus(id: settings.id, path: path, state: .loaded, library: library))
             } catch {
@@ -68,9 +70,11 @@ public struct PluginLoader: Sendable {
         return statuses
     }
 
-    /// Loads and creates every enabled plugin. Refusals are logged (one line each) and
-    /// returned; the host runs on without them.
-    public func start(logger: Logger, onEmit: @escaping @Sendable (String, PluginResult, Event?) -> Void)
+    /// Loads and creates every enabled plugin. Refusals are logged (one line each), handed to
+    /// `onRefused` (before start returns; `error.isIntegrityFailure` tells the integrity
+    /// refusals apart) and returned; the host runs on without them.
+    public func start(logger: Logger, onRefused: (PluginStatus) -> Void = { _ in },
+                      onEmit: @escaping @Sendable (String, PluginResult, Event?) -> Void)
         -> (workers: [PluginWorker], statuses: [PluginStatus])
     {
         var workers: [PluginWorker] = []
@@ -80,6 +84,7 @@ public struct PluginLoader: Sendable {
                   let settings = registry.plugins.first(where: { $0.id == statuses[index].id }) else {
                 if case let .refused(error) = statuses[index].state {
                     logger.error("plugin refused: \(error)", metadata: ["plugin.id": "\(statuses[index].id ?? "?")"])
+                    onRefused(statuses[index])
                 }
                 continue
             }
@@ -94,6 +99,7 @@ public struct PluginLoader: Sendable {
             } catch {
                 statuses[index].state = .refused(error)
                 logger.error("plugin refused: \(error)", metadata: ["plugin.id": "\(settings.id)"])
+                onRefused(statuses[index])
             }
         }
         return (workers, statuses)

@@ -50,6 +50,9 @@ public struct PluginSettings: Sendable {
     public var isolation: String = "in_process"
     /// The `config:` mapping, as JSON text, for the plugin's create.
     public var configJSON: String = "{}"
+    /// The library's SHA-256, 64 lower-case hex digits (what `sha256sum` prints). When set,
+    /// a file with any other hash is refused before it is loaded. Default none.
+    public var sha256: String? = nil
 
     public init(id: String) {
         self.id = id
@@ -108,6 +111,15 @@ extension PluginSettings {
         }
         if let n = f.optional("cameras") { cameras = Set(try n.stringList()) }
         try f.read("isolation", into: &isolation) { try $0.choice(["in_process"]) }
+        try f.read("sha256", into: &sha256) { node in
+            let text = try node.string()
+            let hex = text.lowercased()
+            guard hex.count == 64, hex.allSatisfy({ "0123456789abcdef".contains($0) }) else {
+                throw node.error("expected the library's SHA-256 as 64 hexadecimal digits (as `sha256sum` prints it), "
+                                 + "got '\(text)' (\(text.count) characters)")
+            }
+            return hex
+        }
         try f.read("config", into: &configJSON) { node in
             guard case .mapping = node.node else { throw node.error("expected a mapping") }
             let data = try JSONSerialization.data(withJSONObject: try node.jsonValue(),

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PluginAPI
+import Prometheus
 import Synchronization
 
 /// A snapshot of one plugin's counters.
@@ -12,6 +13,10 @@ public struct PluginCounters: Sendable, Equatable {
     public var meanCallMicros: Double = 0
     public var maxCallMicros: Double = 0
     public var queueDepth: Int = 0
+    /// Paused through the API (`POST /api/plugins/{id}/disable`): events are not offered.
+    public var paused: Bool = false
+    /// The last failed call: "on_event returned -3 (OCCUR_ERR_FAILED) for face_appeared #12".
+    public var lastError: String? = nil
 }
 
 /// One plugin instance on its own thread, fed through a bounded queue.
@@ -30,6 +35,10 @@ public final class PluginWorker: Sendable {
     private let droppedByCooldown = Atomic<UInt64>(0)
     private let droppedByOverflow = Atomic<UInt64>(0)
     private let errors = Atomic<UInt64>(0)
+    private let paused = Atomic<Bool>(false)
+    /// Where call times also go (HostMetrics), when set.
+    private let callHistogram = Mutex<DurationHistogram?>(nil)
+    private let lastError = Mutex<String?>(nil)
     /// Events queued or being handled: 0 when the worker is idle.
     private let inFlight = Atomic<Int>(0)
     private let callNanosTotal = Atomic<UInt64>(0)
@@ -93,8 +102,15 @@ public final class PluginWorker: Sendable {
         }
     }
 
+    /// Records every call's duration into `histogram` from now on.
+    public func recordCallTimes(into histogram: DurationHistogram) { callHistogram.withLock { $0 = histogram } }
+
+    /// Pauses (true) or resumes delivery. While paused, events are not offered at all: they
+    /// count neither as delivered nor as dropped. The library stays loaded.
+    public func setPaused(_ value: Bool) { paused.store(value, ordering: .relaxed) }
+
     func wants(_ event: Event) -> Bool {
-        guard kindMask & event.kind.rawValue != 0 else { return false }
+        guard kindMask & event.kind.rawValue != 0, !paused.load(ordering: .relaxed) else { return false }
         if let cameras = settings.cameras, !cameras.contains(event.cameraID) { return false }
         if event.kind == .pluginResult, event.sourcePlugin == settings.id { return false }
         return true
@@ -110,12 +126,14 @@ public final class PluginWorker: Sendable {
             let n = delivered.add(1, ordering: .relaxed).newValue
             callNanosTotal.add(elapsed, ordering: .relaxed)
             callNanosMax.max(elapsed, ordering: .relaxed)
+            callHistogram.withLock { $0 }?.recordNanoseconds(Int64(elapsed))
             callSamples.withLock { samples in
                 if samples.count < Self.callSampleCapacity { samples.append(elapsed) }
                 else { samples[Int(n % UInt64(Self.callSampleCapacity))] = elapsed }
             }
             if status != OCCUR_OK {
                 let failures = errors.add(1, ordering: .relaxed).newValue
+                lastError.withLock { $0 = "on_event returned \(status) (\(statusName(status))) for \(event.kind.name) #\(event.sequence)" }
                 if failures <= 10 || failures.isMultiple(of: 1000) {
                     logger.warning("on_event returned \(status) (\(statusName(status))) for \(event.kind.name) #\(event.sequence); \(failures) errors so far")
                 }
@@ -158,7 +176,9 @@ public final class PluginWorker: Sendable {
             errors: errors.load(ordering: .relaxed),
             meanCallMicros: n == 0 ? 0 : Double(callNanosTotal.load(ordering: .relaxed)) / Double(n) / 1000,
             maxCallMicros: Double(callNanosMax.load(ordering: .relaxed)) / 1000,
-            queueDepth: queue.depth)
+            queueDepth: queue.depth,
+            paused: paused.load(ordering: .relaxed),
+            lastError: lastError.withLock { $0 })
     }
 }
 

@@ -47,21 +47,25 @@ public final class StillImageFaces {
                 outcomes.append(.unreadable(path: path, reason: "\(error)"))
                 continue
             }
-            let faces = detector.detect(in: frame)
-            guard faces.count == 1 else {
-                outcomes.append(faces.isEmpty ? .noFace(path: path) : .severalFaces(path: path, count: faces.count))
-                continue
-            }
-            guard let embedding = recognizer.embedder.embed(faces[0], in: frame) else {
-                outcomes.append(.notEmbeddable(path: path))
-                continue
-            }
-            try recognizer.gallery.enroll(name: name, embedding: embedding, model: recognizer.embedder.model,
-                                          source: path)
-            outcomes.append(.enrolled(path: path))
+            outcomes.append(try enroll(name: name, frame: frame, source: path))
         }
         return outcomes
     }
+
+    /// Adds `name` from a decoded image (`source` names it in the gallery and the outcome)
+    /// when it shows exactly one face.
+    public func enroll(name: String, frame: Frame, source: String) throws -> EnrollOutcome {
+        let faces = detector.detect(in: frame)
+        guard faces.count == 1 else {
+            return faces.isEmpty ? .noFace(path: source) : .severalFaces(path: source, count: faces.count)
+        }
+        guard let embedding = recognizer.embedder.embed(faces[0], in: frame) else { return .notEmbeddable(path: source) }
+        try recognizer.gallery.enroll(name: name, embedding: embedding, model: recognizer.embedder.model, source: source)
+        return .enrolled(path: source)
+    }
+
+    /// Lighting correction as the cameras apply it.
+    public func prepared(_ frame: Frame) -> Frame { detection.lightingCorrected(frame) }
 
     /// Every face in the image with what recognition says (nil when it could not embed).
     public func recognize(imageAt path: String) throws -> [(face: Face, recognition: Recognition?)] {

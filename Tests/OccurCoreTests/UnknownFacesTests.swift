@@ -52,7 +52,7 @@ import OccurTestSupport
         /// Every file under the data directory.
         func dataFiles() -> [String] {
             (FileManager.default.enumerator(atPath: dir + "/data")?.allObjects as? [String] ?? [])
-                .filter { !$0.hasSuffix(".db") && !$0.contains(".db-") && $0 != "data.key" && $0 != "run.lock" }
+                .filter { !$0.hasSuffix(".db") && !$0.contains(".db-") && !["data.key", "run.lock", "admin.token"].contains($0) }
                 .filter { var d: ObjCBool = false; FileManager.default.fileExists(atPath: "\(dir)/data/\($0)", isDirectory: &d); return !d.boolValue }
         }
     }
