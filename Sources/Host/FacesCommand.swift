@@ -88,6 +88,8 @@ extension Occur.Faces {
             let outcomes = try options.stillImageFaces(host: host, store: store).enroll(name: name, images: images)
             outcomes.forEach { print($0.message) }
             let count = outcomes.filter(\.enrolled).count
+            try AuditLog(store: store).record(actor: "cli", action: "faces.enroll", target: name, result: count > 0 ? "ok" : "refused",
+                                              detail: "\(count) of \(images.count) images enrolled")
             print("\(name): \(count) of \(images.count) images enrolled")
             if count == 0 { throw ExitCode(1) }
         }
@@ -142,8 +144,10 @@ extension Occur.Faces {
             }
             let (_, store) = try options.openStore()
             do { try FaceGallery(store: store).promote(unknown: unknown, to: name) } catch {
+                try? AuditLog(store: store).record(actor: "cli", action: "faces.name", target: unknown, result: "not_found", detail: "\(error)")
                 throw CleanExit.message("error: \(error)", code: 1)
             }
+            try AuditLog(store: store).record(actor: "cli", action: "faces.name", target: unknown, result: "ok", detail: "named \(name)")
             print("\(unknown) is now \(name)")
         }
     }

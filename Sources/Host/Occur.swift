@@ -9,9 +9,10 @@ struct Occur: AsyncParsableCommand {
         commandName: "occur",
         abstract: "A headless AI camera host: finds faces in cameras and videos, logs events to SQLite, and hands them to analysis plugins (.so) loaded through a C ABI.",
         discussion: """
-            Configuration: occur.yaml (cameras, detection, tracking, storage) and plugins.yaml \
+            Configuration: occur.yaml (cameras, detection, recognition, tracking, storage, api, retention) and plugins.yaml \
             (which plugins run, their cooldowns, queues and filters). The plugin contract is \
-            Sources/PluginAPI/include/occur_plugin.h.
+            Sources/PluginAPI/include/occur_plugin.h. While `occur run` runs, an HTTP API listens on \
+            127.0.0.1:8970 (README "HTTP API").
             """,
         subcommands: [Run.self, Plugins.self, Events.self, Faces.self, Recognize.self, Keys.self, Tokens.self, Audit.self, CheckConfig.self, Bench.self])
 }

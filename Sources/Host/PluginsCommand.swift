@@ -11,6 +11,9 @@ extension Occur {
         @Option(name: .long, help: "Plugin registry file.")
         var plugins = "plugins.yaml"
 
+        @Flag(help: "Also print each library's SHA-256, as plugins.yaml's `sha256:` pins it.")
+        var sha256 = false
+
         func run() throws {
             let registry: PluginRegistry
             do { registry = try PluginRegistry.load(contentsOf: plugins) } catch let error as ConfigError {
@@ -26,6 +29,7 @@ extension Occur {
                     line += "  v\(library.version) ABI \(library.abiMajor).\(library.abiMinor) — \(library.summary)"
                 }
                 print(line)
+                if sha256, let sum = try? PluginIntegrity.sha256(ofFile: status.path) { print("    sha256: \(sum)") }
             }
         }
     }

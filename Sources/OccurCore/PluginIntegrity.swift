@@ -9,7 +9,7 @@ import Foundation
 /// by a user other than root or the one the host runs as. Symlinks are followed: the
 /// directory holding the link, the final target file and the target's directory must all
 /// pass (the link's own mode means nothing on Linux). Directories above those are not checked.
-enum PluginIntegrity {
+public enum PluginIntegrity {
     static func check(path: String, sha256 expected: String?) throws(PluginLoadError) {
         var info = stat()
         guard stat(path, &info) == 0 else { throw .missingLibrary(path: path) }
@@ -46,7 +46,7 @@ enum PluginIntegrity {
     }
 
     /// Lower-case hex, as `sha256sum` prints it.
-    static func sha256(ofFile path: String) throws -> String {
+    public static func sha256(ofFile path: String) throws -> String {
         let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }

@@ -23,6 +23,11 @@ public enum OverflowPolicy: String, Sendable, CaseIterable {
     case block
 }
 
+public enum Isolation: String, Sendable, CaseIterable {
+    case inProcess = "in_process"
+    case process
+}
+
 public enum CooldownScope: String, Sendable, CaseIterable {
     case global, camera, track
 }
@@ -46,8 +51,18 @@ public struct PluginSettings: Sendable {
     public var events: Set<EventKind> = [.faceAppeared, .faceRecognized, .faceUnknown, .faceLeft]
     /// Only these cameras; nil = all.
     public var cameras: Set<String>? = nil
-    /// Only `in_process` so far.
-    public var isolation: String = "in_process"
+    /// `in_process` (the default: the library runs inside the host) or `process` (inside a child
+    /// `occur plugin-runner`, so that a crash or a hang cannot take the host down).
+    public var isolation: Isolation = .inProcess
+    /// A call to on_event running longer than this many seconds is reported as stalled; an
+    /// isolated plugin's runner is then killed and restarted. Default 5.
+    public var timeout: Double = 5
+    /// Isolated plugins: a crashed runner is restarted after 0.5 s, doubling up to this. Default 30.
+    public var restartBackoffMax: Double = 30
+    /// Isolated plugins: after this many crashes within `crash_window` seconds the plugin is
+    /// marked failed and stays off until enabled again (API, or a plugins.yaml reload). Default 5 in 60.
+    public var maxCrashes: Int = 5
+    public var crashWindow: Double = 60
     /// The `config:` mapping, as JSON text, for the plugin's create.
     public var configJSON: String = "{}"
     /// The library's SHA-256, 64 lower-case hex digits (what `sha256sum` prints). When set,
@@ -110,7 +125,11 @@ extension PluginSettings {
             })
         }
         if let n = f.optional("cameras") { cameras = Set(try n.stringList()) }
-        try f.read("isolation", into: &isolation) { try $0.choice(["in_process"]) }
+        try f.read("isolation", into: &isolation) { Isolation(rawValue: try $0.choice(Isolation.allCases.map(\.rawValue)))! }
+        try f.read("timeout", into: &timeout) { try $0.double(above: 0, atMost: 3600) }
+        try f.read("restart_backoff_max", into: &restartBackoffMax) { try $0.double(atLeast: 0.5, atMost: 3600) }
+        try f.read("max_crashes", into: &maxCrashes) { try $0.int(atLeast: 1) }
+        try f.read("crash_window", into: &crashWindow) { try $0.double(above: 0) }
         try f.read("sha256", into: &sha256) { node in
             let text = try node.string()
             let hex = text.lowercased()
