@@ -21,7 +21,9 @@ func cPlugin(_ name: String, path: String, dependencies: [Target.Dependency] = [
 }
 
 let fixturePlugins = ["FixtureOK", "FixtureNoop", "FixtureWrongMajor", "FixtureNewerMinor", "FixtureEntryRefuses",
-                      "FixtureNoEntry", "FixtureSmallStruct"]
+                      "FixtureNoEntry", "FixtureSmallStruct",
+                      // Misbehaving plugins, only ever run isolated (isolation: process).
+                      "FixtureSegfault", "FixtureAbort", "FixtureHang", "FixtureLeak"]
 
 let package = Package(
     name: "Occur",
@@ -57,9 +59,12 @@ let package = Package(
         .target(name: "FaceDlib", path: "Sources/FaceDlib",
                 cxxSettings: [.unsafeFlags(["-O2"])],
                 linkerSettings: [.linkedLibrary("dlib"), .linkedLibrary("blas"), .linkedLibrary("lapack")]),
+        // The system calls behind `isolation: process` that Swift cannot make (SCM_RIGHTS,
+        // memfd, pidfd, posix_spawn attributes).
+        .target(name: "CIsolation", path: "Sources/CIsolation"),
         // Host internals: config, plugin loading, dispatch, capture, event log.
         .target(name: "OccurCore", dependencies: [
-            "PluginAPI", "Vision", "FaceDlib",
+            "PluginAPI", "Vision", "FaceDlib", "CIsolation",
             .product(name: "Yams", package: "Yams"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),

@@ -8,7 +8,7 @@ extension Occur {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks that print figures (they assert nothing).",
             subcommands: [DispatchBench.self, MemoryBench.self, RecognitionBench.self, GalleryBench.self,
-                          PluginsBench.self])
+                          PluginsBench.self, IsolationBench.self])
     }
 }
 
@@ -47,6 +47,41 @@ extension Occur.Bench {
                              r.plugins, r.publishPerSecond, r.deliveredPerSecond, r.p50Micros, r.p99Micros,
                              r.p999Micros, r.maxMicros))
                 print("           delivered \(r.delivered) of \(r.events * r.plugins), dropped \(r.dropped); frame buffers allocated during dispatch: \(r.frameBuffersAllocatedDuringDispatch) (pixel copies per plugin: \(r.frameBuffersAllocatedDuringDispatch / UInt64(max(1, r.events))))")
+            }
+        }
+    }
+
+    struct IsolationBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "isolation",
+            abstract: "Per-event cost of isolation: process against in_process: the no-op C plugin fed 640x480 frame events.")
+
+        @Option(help: "Events per run.") var events = 20_000
+        @Option(help: "The no-op plugin library.") var library = executableDirectory() + "/libFixtureNoop.so"
+        @Option(help: "Video whose frames the events carry.") var video = defaultSampleVideo()
+
+        func run() throws {
+            let logger = bootstrapLogging(level: "warning")
+            let frames = try Benchmarks.decodeFrames(of: video, count: 100, width: 640, height: 480)
+            guard !frames.isEmpty else { throw CleanExit.message("error: no frames in \(video)", code: 1) }
+            print("occur bench isolation")
+            print("machine: \(Benchmarks.machineDescription())")
+            print("input:   \(events) frame events carrying \(frames.count) decoded 640x480 BGR frames (921,600 bytes) of \(video)")
+            print("plugin:  \(library)")
+            let results = try Benchmarks.isolation(libraryPath: library, events: events, frames: frames, logger: logger)
+            for r in results {
+                print(String(format: "%-10@  call p50 %7.2f µs  p99 %7.2f µs  mean %7.2f µs   through the dispatcher %8.0f events/s",
+                             r.isolation.rawValue, r.callP50Micros, r.callP99Micros, r.callMeanMicros, r.deliveredPerSecond))
+                if r.isolation == .process {
+                    print(String(format: "            per event: %.0f bytes through the socket (pixels: none), %.2f frame copies into shared memory of %.1f µs each",
+                                 r.socketBytesPerEvent, r.framesCopiedPerEvent, r.copyMeanMicros))
+                    print(String(format: "            frame already in shared memory (a second isolated plugin on the same frame): call p50 %.2f µs",
+                                 r.callP50WithoutCopyMicros))
+                }
+            }
+            if let a = results.first(where: { $0.isolation == .inProcess }), let b = results.first(where: { $0.isolation == .process }) {
+                print(String(format: "overhead of isolation: %.2f µs per event (p50), %.2f µs (p99)",
+                             b.callP50Micros - a.callP50Micros, b.callP99Micros - a.callP99Micros))
             }
         }
     }

@@ -7,7 +7,7 @@ extension Occur {
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the host headless: capture, detect, track, log events, feed plugins.",
-            discussion: "Files end by themselves; live cameras run until SIGINT or SIGTERM, which drain plugin queues and flush the event log before exiting 0.")
+            discussion: "Files end by themselves; live cameras run until SIGINT or SIGTERM, which give plugins up to shutdown_timeout to drain their queues and flush the event log before exiting 0.")
 
         @OptionGroup var options: ConfigOptions
 
@@ -23,7 +23,7 @@ extension Occur {
             do {
                 runtime = try HostRuntime(configuration: host, registry: registry, logger: logger) { batch in
                     guard !quiet else { return }
-                    let text = batch.map { StoredEvent($0).line + "\n" }.joined()
+                    let text = batch.map { $0.line + "\n" }.joined()
                     FileHandle.standardOutput.write(Data(text.utf8))
                 }
             } catch {
@@ -52,11 +52,20 @@ extension Occur {
                 lines.append("  plugin \(status.id ?? status.path): \(status.stateText)")
             }
             for (id, c) in runtime.dispatcher.counters {
-                lines.append(String(format: "  plugin %@: %llu delivered, %llu dropped by cooldown, %llu dropped by overflow, %llu errors, call mean %.1f µs max %.1f µs",
-                                    id, c.delivered, c.droppedByCooldown, c.droppedByOverflow, c.errors,
+                lines.append(String(format: "  plugin %@: %llu delivered, %llu dropped by cooldown, %llu dropped by overflow, %llu dropped at shutdown, %llu errors, call mean %.1f µs max %.1f µs",
+                                    id, c.delivered, c.droppedByCooldown, c.droppedByOverflow, c.droppedAtShutdown, c.errors,
                                     c.meanCallMicros, c.maxCallMicros))
+                if runtime.dispatcher.workers.first(where: { $0.id == id })?.settings.isolation == .process {
+                    let r = c.runner
+                    lines.append("    runner: \(r.crashes) crashes (\(r.stallKills) stalled), \(r.restarts) restarts, "
+                        + "\(c.droppedWhileDown) events dropped while it was down\(r.failed ? "; failed" : "")"
+                        + (r.lastCrash.map { "; last: \($0)" } ?? ""))
+                }
             }
-            lines.append("  event log: \(runtime.store.path) (\(runtime.writer.eventsWritten) events written)")
+            var log = "  event log: \(runtime.store.path) (\(runtime.writer.eventsWritten) events written"
+            if runtime.writer.eventsLost > 0 { log += ", \(runtime.writer.eventsLost) lost" }
+            if runtime.snapshots.snapshotsSkipped > 0 { log += "; \(runtime.snapshots.snapshotsSkipped) snapshots skipped: disk full" }
+            lines.append(log + ")")
             print(lines.joined(separator: "\n"))
         }
     }

@@ -10,6 +10,8 @@ final class BackgroundQueue<Item>: @unchecked Sendable {
     private let batchSize: Int
     private let maxWait: Double
     private let handle: ([Item]) -> Void
+    private let idle: () -> Void
+    private let finish: () -> Void
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var items: [Item] = []
@@ -17,11 +19,16 @@ final class BackgroundQueue<Item>: @unchecked Sendable {
     private var started = false
     private var threadDone = false
 
-    /// `handle` runs on the background thread only, one batch at a time.
-    init(name: String, batchSize: Int, maxWait: Double, handle: @escaping ([Item]) -> Void) {
+    /// `handle` runs on the background thread only, one batch at a time; `idle` after each
+    /// wait of `maxWait` that brought nothing; `finish` after the last batch (again should it
+    /// have appended more).
+    init(name: String, batchSize: Int, maxWait: Double, idle: @escaping () -> Void = {},
+         finish: @escaping () -> Void = {}, handle: @escaping ([Item]) -> Void) {
         self.name = name
         self.batchSize = max(1, batchSize)
         self.maxWait = maxWait
+        self.idle = idle
+        self.finish = finish
         self.handle = handle
     }
 
@@ -55,8 +62,14 @@ final class BackgroundQueue<Item>: @unchecked Sendable {
             items.removeFirst(batch.count)
             let finished = closed && items.isEmpty
             condition.unlock()
-            if !batch.isEmpty { handle(batch) }
-            if finished { break }
+            if !batch.isEmpty { handle(batch) } else if !finished { idle() }
+            guard finished else { continue }
+            finish()
+            // What `finish` itself appended (the writer's last report) is handled too.
+            condition.lock()
+            let more = !items.isEmpty
+            condition.unlock()
+            if !more { break }
         }
         condition.lock()
         threadDone = true
@@ -70,10 +83,14 @@ final class BackgroundQueue<Item>: @unchecked Sendable {
         closed = true
         condition.broadcast()
         if started { while !threadDone { condition.wait() } }
+        let wasStarted = started
         let leftovers = started ? [] : items
         items.removeAll()
         condition.unlock()
-        if !leftovers.isEmpty { handle(leftovers) }
+        if !wasStarted {
+            if !leftovers.isEmpty { handle(leftovers) }
+            finish()
+        }
     }
 
     /// A Service's run(): work until graceful shutdown, then drain (off Swift's pool).

@@ -67,6 +67,97 @@ public enum Benchmarks {
             dropped: counters.reduce(0) { $0 + $1.droppedByOverflow + $1.droppedByCooldown })
     }
 
+    public struct IsolationResult: Sendable {
+        public var isolation: Isolation
+        public var events: Int
+        /// One on_event call as the worker makes it, in µs: for `process` that is the frame's
+        /// copy into shared memory, the event message, the runner's call and its answer.
+        public var callP50Micros: Double
+        public var callP99Micros: Double
+        public var callMeanMicros: Double
+        /// Events/s through Dispatcher and PluginWorker, one plugin, queue never full.
+        public var deliveredPerSecond: Double
+        /// Bytes written to the runner's socket per event (0 in process).
+        public var socketBytesPerEvent: Double
+        /// Frame copies into shared memory per event, and their mean time.
+        public var framesCopiedPerEvent: Double
+        public var copyMeanMicros: Double
+        /// p50 of calls whose frame is in shared memory already (as for a second isolated
+        /// plugin given the same frame): the round trip without the copy.
+        public var callP50WithoutCopyMicros: Double
+    }
+
+    /// The per-event cost of `isolation: process`: the no-op plugin at `libraryPath` called
+    /// directly (`events` calls, after 200 to warm up) and through the dispatcher, in process
+    /// and isolated, with frame events cycling over `frames`.
+    public static func isolation(libraryPath: String, events: Int, frames: [Frame], logger: Logger) throws
+        -> [IsolationResult]
+    {
+        let library = try PluginLibrary.load(path: libraryPath, expectedID: nil)
+        let event = { (i: Int) in
+            Event(kind: .frame, sequence: UInt64(i + 1), cameraID: "bench", timestampNanos: Int64(i) * 40_000_000,
+                  frame: frames[i % frames.count], frameIndex: Int64(i))
+        }
+        var results: [IsolationResult] = []
+        for isolation in [Isolation.inProcess, .process] {
+            var settings = PluginSettings(id: library.id)
+            settings.enabled = true
+            settings.events = [.frame]
+            settings.isolation = isolation
+            settings.queueCapacity = events
+            settings.overflow = .dropNewest
+
+            // Direct calls, timed one by one on this thread.
+            let copiesBefore = SharedFrameStore.shared.statistics
+            let endpoint: any PluginEndpoint = isolation == .process
+                ? IsolatedPlugin(library: library, settings: settings, logger: logger) { _, _ in }
+                : PluginInstance(library: library, context: PluginHostContext(pluginID: library.id, logger: logger) { _, _ in })
+            endpoint.bindWorkerThread()
+            try endpoint.create(configJSON: "{}")
+            for i in 0..<200 { _ = endpoint.deliver(event(i)) }
+            var calls = [Int64](repeating: 0, count: events)
+            for i in 0..<events {
+                let e = event(i)
+                let t0 = monotonicNanos()
+                _ = endpoint.deliver(e)
+                calls[i] = monotonicNanos() - t0
+            }
+            let socketBytes = (endpoint as? IsolatedPlugin)?.eventBytesSent.load(ordering: .relaxed) ?? 0
+            let copies = SharedFrameStore.shared.statistics
+            var sameFrame = [Int64](repeating: 0, count: min(events, 5000))
+            for i in sameFrame.indices {
+                let e = Event(kind: .frame, sequence: UInt64(events + i), cameraID: "bench", timestampNanos: 0,
+                              frame: frames[0], frameIndex: 0)
+                let t0 = monotonicNanos()
+                _ = endpoint.deliver(e)
+                sameFrame[i] = monotonicNanos() - t0
+            }
+            sameFrame.sort()
+            endpoint.destroy()
+            calls.sort()
+            let percentile = { (p: Double) in Double(calls[min(calls.count - 1, Int(Double(calls.count) * p))]) / 1000 }
+            let copied = copies.copies - copiesBefore.copies
+
+            // Through the dispatcher and a worker thread.
+            let worker = try PluginWorker(library: library, settings: settings, logger: logger) { _, _ in }
+            let dispatcher = Dispatcher(workers: [worker])
+            let start = monotonicNanos()
+            for i in 0..<events { dispatcher.publish(event(i)) }
+            dispatcher.drainBlocking()
+            let seconds = Double(monotonicNanos() - start) / 1e9
+
+            results.append(IsolationResult(
+                isolation: isolation, events: events, callP50Micros: percentile(0.5), callP99Micros: percentile(0.99),
+                callMeanMicros: Double(calls.reduce(0, +)) / Double(events) / 1000,
+                deliveredPerSecond: Double(worker.counters.delivered) / seconds,
+                socketBytesPerEvent: Double(socketBytes) / Double(events + 200),
+                framesCopiedPerEvent: Double(copied) / Double(events + 200),
+                copyMeanMicros: copied == 0 ? 0 : Double(copies.copyNanos - copiesBefore.copyNanos) / Double(copied) / 1000,
+                callP50WithoutCopyMicros: Double(sameFrame[sameFrame.count / 2]) / 1000))
+        }
+        return results
+    }
+
     /// Resident set size now and at its peak, in MiB (from /proc/self/status).
     public static func residentMemory() -> (current: Double, peak: Double) {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }

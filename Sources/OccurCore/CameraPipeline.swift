@@ -12,7 +12,12 @@ public struct CameraCounters: Sendable, Equatable {
     public var recognitions: Int64 = 0
     /// Faces not matched because they were too small or blurred (quality gate).
     public var facesBelowQuality: Int64 = 0
+    /// Live sources: times frames flowed again after the source was lost.
     public var reconnects: Int = 0
+    /// Live sources: times the source was lost (closed, failed, stalled, or not openable).
+    public var disconnects: Int = 0
+    /// Live sources: why the source is lost, while it is (nil while frames flow).
+    public var disconnectReason: String?
     public var unreadableImages: Int = 0
     public var ended = false
     public var error: String?
@@ -66,9 +71,11 @@ public final class CameraPipeline: Sendable {
             if let gallery, let recognizer = try makeFaceRecognizer(host, gallery: gallery, logger: logger) {
                 recognition = TrackRecognition(recognizer: recognizer, configuration: host.recognition, logger: logger)
             }
-            source = try CameraSource(configuration: configuration, logger: logger) { [self] in
+            source = try CameraSource(configuration: configuration, logger: logger, shouldStop: { [self] in
                 self.stopRequested.load(ordering: .relaxed)
-            }
+            }, onConnectionChange: { [self] change in
+                self.connectionChanged(change)
+            })
         } catch {
             logger.error("camera not started: \(error)")
             state.withLock { $0.error = "\(error)" }
@@ -76,7 +83,6 @@ public final class CameraPipeline: Sendable {
         }
         logger.info("camera started: \(configuration.source) (\(source.kind)); detector \(host.detection.detector), recognition \(recognition?.recognizer.embedder.model ?? "off")")
         var tracker = FaceTracker(configuration: host.tracking)
-        let wantsFrames = bus.anyoneWants(.frame)
         var lastTimestamp: Int64 = 0
         let detectTime = metrics?.stage("detect", camera: configuration.id)
         let recognizeTime = metrics?.stage("recognize", camera: configuration.id)
@@ -103,7 +109,7 @@ public final class CameraPipeline: Sendable {
                 }
             }
             publishLeft(update.left, recognition, at: input.timestampNanos)
-            if wantsFrames {
+            if bus.anyoneWants(.frame) {   // asked per frame: a reload may enable a plugin that wants them
                 bus.publish(Event(kind: .frame, sequence: bus.nextSequence(), cameraID: configuration.id,
                                   timestampNanos: input.timestampNanos, frame: input.frame,
                                   frameIndex: input.index, faces: update.faces))
@@ -133,6 +139,28 @@ public final class CameraPipeline: Sendable {
             $0.unreadableImages = source.unreadableImages
         }
         logger.info("camera finished: \(source.framesRead) frames read")
+    }
+
+    /// A live source lost or back: counters (/readyz, /metrics) and an event in the log.
+    private func connectionChanged(_ change: SourceConnectionChange) {
+        switch change {
+        case let .lost(reason):
+            state.withLock {
+                $0.open = false
+                $0.fps = 0
+                $0.disconnects += 1
+                $0.disconnectReason = reason
+            }
+            bus.logHostEvent(kind: "camera_disconnected", cameraID: configuration.id, payload: ["reason": reason])
+        case let .restored(downSeconds, attempts):
+            state.withLock {
+                $0.open = true
+                $0.reconnects += 1
+                $0.disconnectReason = nil
+            }
+            bus.logHostEvent(kind: "camera_reconnected", cameraID: configuration.id,
+                             payload: ["down_seconds": (downSeconds * 10).rounded() / 10, "attempts": attempts])
+        }
     }
 
     private func publish(_ kind: EventKind, face: Face, input: SourceFrame, payload: String = "{}",

@@ -25,7 +25,9 @@ public struct ConfigNode {
             throw ConfigError(file: file, keyPath: "", message: "cannot read the file (does it exist?)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError(file: file, keyPath: "", message: "the file is not UTF-8 text")
+            let bad = firstInvalidUTF8(in: data)
+            throw ConfigError(file: file, line: bad?.line, column: bad?.column, keyPath: "",
+                              message: "the file is not UTF-8 text" + (bad.map { String(format: " (byte 0x%02X)", $0.byte) } ?? ""))
         }
         return try parse(text, file: file)
     }
@@ -56,10 +58,12 @@ public struct ConfigNode {
         return s.string
     }
 
+    /// A finite number: `.nan` and `.inf` are refused, so no setting can hold one.
     public func double() throws -> Double {
         guard scalar != nil, let value = node.float ?? node.int.map(Double.init) else {
             throw error("expected a number, got '\(scalar?.string ?? describeKind)'")
         }
+        guard value.isFinite else { throw error("expected a finite number, got '\(scalar?.string ?? "")'") }
         return value
     }
 
@@ -93,6 +97,15 @@ public struct ConfigNode {
         if let above, value <= above { throw error("must be above \(above)") }
         if let high, value > high { throw error("must be at most \(high)") }
         return value
+    }
+
+    /// The longest duration any setting takes: about 31 years. A longer one would overflow the
+    /// host's nanosecond clocks (Int64) where it is used.
+    public static let maxSeconds: Double = 1e9
+
+    /// A duration in seconds within bounds, never above `maxSeconds`.
+    public func seconds(atLeast low: Double? = nil, above: Double? = nil, atMost high: Double = maxSeconds) throws -> Double {
+        try double(atLeast: low, above: above, atMost: min(high, Self.maxSeconds))
     }
 
     /// One of `allowed`, spelled exactly.
@@ -145,15 +158,28 @@ public struct ConfigNode {
         }
     }
 
+    /// Values one `jsonValue()` converts at most. YAML aliases can repeat a subtree inside
+    /// itself ("billion laughs": ten lines that expand to 10^9 values); this stops that.
+    public static let maxJSONValues = 100_000
+
     /// The node as a JSON value (for plugin config): mappings, lists, and typed scalars.
     public func jsonValue() throws -> Any {
+        var budget = Self.maxJSONValues
+        return try jsonValue(budget: &budget)
+    }
+
+    private func jsonValue(budget: inout Int) throws -> Any {
+        budget -= 1
+        guard budget >= 0 else {
+            throw error("more than \(Self.maxJSONValues) values (YAML aliases repeating one another?)")
+        }
         switch node {
         case .mapping:
             var object: [String: Any] = [:]
-            for (key, value) in try entries() { object[key] = try value.jsonValue() }
+            for (key, value) in try entries() { object[key] = try value.jsonValue(budget: &budget) }
             return object
         case .sequence:
-            return try list().map { try $0.jsonValue() }
+            return try list().map { try $0.jsonValue(budget: &budget) }
         case let .scalar(s):
             if s.style == .plain {
                 if node.null != nil { return NSNull() }
@@ -217,9 +243,39 @@ public struct ConfigNode {
     }
 }
 
+/// Where the first byte that is not UTF-8 stands: line and column (in bytes), both from 1.
+func firstInvalidUTF8(in data: Data) -> (line: Int, column: Int, byte: UInt8)? {
+    var parser = Unicode.UTF8.ForwardParser()
+    var bytes = data.makeIterator()
+    var offset = 0, line = 1, lineStart = 0
+    while true {
+        switch parser.parseScalar(from: &bytes) {
+        case let .valid(scalar):
+            if scalar.count == 1, scalar.first == UInt8(ascii: "\n") { line += 1; lineStart = offset + 1 }
+            offset += scalar.count
+        case .error:
+            return (line, offset - lineStart + 1, data[data.startIndex + offset])
+        case .emptyInput:
+            return nil
+        }
+    }
+}
+
 extension ConfigError {
     static func fromYams(_ error: YamlError, file: String) -> ConfigError {
         switch error {
+        case let .reader(problem, offset, value, yaml):
+            // libyaml counts in the text; its line is worked out here from the offset.
+            var line: Int?, column: Int?
+            if let offset {
+                var (l, c) = (1, 1)
+                for character in yaml.prefix(offset) {
+                    if character.isNewline { (l, c) = (l + 1, 1) } else { c += 1 }
+                }
+                (line, column) = (l, c)
+            }
+            let character = value >= 0 ? String(format: " (U+%04X)", value) : ""
+            return ConfigError(file: file, line: line, column: column, keyPath: "", message: "invalid YAML: \(problem)\(character)")
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _):
             let what = [context?.text, problem].compactMap { $0 }.joined(separator: ": ")
             return ConfigError(file: file, line: mark.line, column: mark.column, keyPath: "",

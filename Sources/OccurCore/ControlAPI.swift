@@ -9,22 +9,30 @@ public struct ControlPlane: Sendable {
     public let configuration: HostConfiguration
     public let store: EventStore
     public let gallery: FaceGallery
-    public let workers: [PluginWorker]
-    public let pluginStatuses: [PluginStatus]
+    public let dispatcher: Dispatcher
+    /// Plugin states as of the last (re)load of plugins.yaml.
+    private let statuses: @Sendable () -> [PluginStatus]
     public let cameras: [CameraPipeline]
+    /// The disk-full policy, when the host watches free space.
+    public let space: StorageSpace?
     /// Enrolment with the cameras' detector and recogniser, made on first use, one at a time.
     let enroller: Enroller
 
-    public init(configuration: HostConfiguration, store: EventStore, gallery: FaceGallery, workers: [PluginWorker],
-                pluginStatuses: [PluginStatus], cameras: [CameraPipeline], logger: Logger) {
+    public init(configuration: HostConfiguration, store: EventStore, gallery: FaceGallery, dispatcher: Dispatcher,
+                pluginStatuses: @escaping @Sendable () -> [PluginStatus], cameras: [CameraPipeline],
+                space: StorageSpace? = nil, logger: Logger) {
         self.configuration = configuration
         self.store = store
         self.gallery = gallery
-        self.workers = workers
-        self.pluginStatuses = pluginStatuses
+        self.dispatcher = dispatcher
+        statuses = pluginStatuses
         self.cameras = cameras
+        self.space = space
         enroller = Enroller(configuration: configuration, gallery: gallery, logger: logger)
     }
+
+    public var workers: [PluginWorker] { dispatcher.workers }
+    public var pluginStatuses: [PluginStatus] { statuses() }
 }
 
 /// StillImageFaces behind a lock: the detector and recogniser are not for two threads at once.
@@ -123,9 +131,15 @@ public struct ControlAPI: Sendable {
     func readiness() -> Response {
         var problems: [String] = []
         if !plane.store.isWritable() { problems.append("the database is not writable") }
+        if let space = plane.space, !space.eventsWritable {
+            problems.append("the disk is full: events are held in memory until space returns")
+        }
         for camera in plane.cameras {
             let counters = camera.counters
             if let error = counters.error { problems.append("camera \(camera.configuration.id): \(error)") }
+            else if let reason = counters.disconnectReason, !counters.ended {
+                problems.append("camera \(camera.configuration.id): disconnected (\(reason)); reopening with backoff")
+            }
             else if !counters.open && !counters.ended { problems.append("camera \(camera.configuration.id): not open") }
         }
         return Self.json(["ready": problems.isEmpty, "problems": problems], status: problems.isEmpty ? .ok : .serviceUnavailable)
@@ -257,16 +271,24 @@ public struct ControlAPI: Sendable {
             if let id = status.id, let worker = workers[id] {
                 let c = worker.counters
                 let p = worker.callPercentiles
-                item["state"] = c.paused ? "paused" : "running"
+                item["state"] = c.paused ? "paused" : c.runner.failed ? "failed" : c.stalled ? "stalled" : "running"
                 item["counters"] = [
                     "delivered": c.delivered, "dropped_cooldown": c.droppedByCooldown, "dropped_overflow": c.droppedByOverflow,
-                    "errors": c.errors, "mean_call_us": c.meanCallMicros, "max_call_us": c.maxCallMicros,
+                    "errors": c.errors, "stalls": c.stalls, "mean_call_us": c.meanCallMicros, "max_call_us": c.maxCallMicros,
                     "median_call_ms": p.median, "p95_call_ms": p.p95,
                 ]
                 item["queue_depth"] = c.queueDepth
                 item["queue_capacity"] = worker.settings.queueCapacity
                 item["cooldown"] = worker.settings.cooldown
                 item["last_error"] = c.lastError as Any
+                item["isolation"] = worker.settings.isolation.rawValue
+                if worker.settings.isolation == .process {
+                    item["runner"] = [
+                        "crashes": c.runner.crashes, "restarts": c.runner.restarts, "stall_kills": c.runner.stallKills,
+                        "dropped_while_down": c.droppedWhileDown, "failed": c.runner.failed,
+                        "last_crash": c.runner.lastCrash as Any,
+                    ]
+                }
             }
             return item
         }
@@ -281,7 +303,7 @@ public struct ControlAPI: Sendable {
             let known = plane.pluginStatuses.contains { $0.id == id }
             try record(token, action, id, known ? "refused" : "not_found")
             throw HTTPError(known ? .conflict : .notFound, message: known
-                ? "plugin '\(id)' is not loaded (disabled or refused in plugins.yaml): enable it there and restart"
+                ? "plugin '\(id)' is not loaded (disabled or refused in plugins.yaml): enable it there; the running host applies the edit"
                 : "no plugin '\(id)'")
         }
         worker.setPaused(pause)
@@ -294,13 +316,15 @@ public struct ControlAPI: Sendable {
         try authorize(.viewer, context, action: nil, target: nil)
         let list = plane.cameras.map { camera -> [String: Any] in
             let c = camera.counters
-            let state = c.error != nil ? "failed" : c.ended ? "ended" : c.open ? "open" : "opening"
+            let state = c.error != nil ? "failed" : c.ended ? "ended" : c.open ? "open"
+                : c.disconnectReason != nil ? "reconnecting" : "opening"
             return [
                 "id": camera.configuration.id, "source": camera.configuration.source, "state": state,
                 "fps": (c.fps * 10).rounded() / 10,
                 "last_frame_time": c.lastFrameTime.map { ISO8601DateFormatter.withFractions.string(from: $0) } as Any,
                 "frames_read": c.framesRead, "frames_processed": c.framesProcessed, "faces_detected": c.facesDetected,
-                "reconnects": c.reconnects, "unreadable_images": c.unreadableImages, "error": c.error as Any,
+                "reconnects": c.reconnects, "disconnects": c.disconnects, "disconnect_reason": c.disconnectReason as Any,
+                "unreadable_images": c.unreadableImages, "error": c.error as Any,
             ]
         }
         return Self.json(["cameras": list])

@@ -30,6 +30,18 @@ public final class EventBus: Sendable {
         dispatcher.withLock { $0 }?.publish(event)
     }
 
+    /// Records something the host itself noticed (`camera_disconnected`, `camera_reconnected`)
+    /// in the event log under `kind`, with `payload` as its JSON object. Plugins are not told:
+    /// occur_plugin.h has no event kind for it. In memory it is a result with no source plugin.
+    public func logHostEvent(kind: String, cameraID: String, payload: [String: Any]) {
+        let json = (try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]))
+            .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let event = Event(kind: .pluginResult, sequence: nextSequence(), cameraID: cameraID,
+                          timestampNanos: monotonicNanos(), payloadJSON: json, resultKind: kind)
+        writer?.append(event)
+        counts.withLock { $0[event.logKind, default: 0] += 1 }
+    }
+
     /// True when some plugin takes events of this kind.
     public func anyoneWants(_ kind: EventKind) -> Bool {
         dispatcher.withLock { $0 }?.anyoneWants(kind) ?? false

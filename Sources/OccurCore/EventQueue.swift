@@ -13,9 +13,11 @@ final class EventQueue: @unchecked Sendable {
         case closed
     }
 
-    let capacity: Int
-    let policy: OverflowPolicy
     // All state below is guarded by `condition`.
+    private(set) var capacity: Int
+    private(set) var policy: OverflowPolicy
+    /// False while the consumer is stalled (watchdog): `block` then refuses instead of waiting.
+    private var blockingAllowed = true
     private let condition = NSCondition()
     private var ring: [Event?]
     private var head = 0
@@ -56,10 +58,12 @@ final class EventQueue: @unchecked Sendable {
                 count -= 1
                 result = .acceptedEvictingOldest
             case .block:
+                if !blockingAllowed { return .rejected }
                 producersWaiting += 1
-                while count == capacity && !isClosed { condition.wait() }
+                while count == capacity && !isClosed && blockingAllowed { condition.wait() }
                 producersWaiting -= 1
                 if isClosed { return .closed }
+                if count == capacity { return .rejected }   // the consumer stalled meanwhile
             }
         }
         ring[(head + count) % capacity] = event
@@ -92,6 +96,37 @@ final class EventQueue: @unchecked Sendable {
         isClosed = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// Lets `block` wait for room (true) or makes it refuse at once (false: the consumer is
+    /// stalled), waking producers already waiting.
+    func setBlockingAllowed(_ allowed: Bool) {
+        condition.lock()
+        blockingAllowed = allowed
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// New capacity and policy (plugins.yaml reloaded). When fewer events fit, the oldest
+    /// queued ones are dropped; returns how many.
+    func reconfigure(capacity newCapacity: Int, policy newPolicy: OverflowPolicy) -> Int {
+        precondition(newCapacity > 0, "queue capacity must be positive")
+        var dropped: [Event?] = []   // released after unlocking
+        condition.lock()
+        defer { condition.unlock(); _ = dropped }
+        policy = newPolicy
+        guard newCapacity != capacity else { return 0 }
+        var kept: [Event?] = []
+        for i in 0..<count { kept.append(ring[(head + i) % capacity]) }
+        let excess = max(0, kept.count - newCapacity)
+        dropped = Array(kept.prefix(excess))
+        kept.removeFirst(excess)
+        ring = kept + Array(repeating: nil, count: newCapacity - kept.count)
+        head = 0
+        count = kept.count
+        capacity = newCapacity
+        condition.broadcast()
+        return excess
     }
 
     /// Drops everything still queued; returns how many.

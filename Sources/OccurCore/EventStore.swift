@@ -147,18 +147,21 @@ public final class EventStore: Sendable {
 
     /// Writes events in one transaction.
     public func append(_ events: [Event]) throws {
-        guard !events.isEmpty else { return }
+        try append(rows: events.map(StoredEvent.init))
+    }
+
+    /// Writes rows (their ids are ignored) in one transaction: all or none. A full disk
+    /// throws a DatabaseError with SQLITE_FULL.
+    public func append(rows: [StoredEvent]) throws {
+        guard !rows.isEmpty else { return }
         try pool.write { db in
             let statement = try db.cachedStatement(sql: Self.insertSQL)
-            for event in events {
-                let face = event.kind == .pluginResult ? nil : event.faces.first
-                let box = event.resultBox ?? face?.box
+            for row in rows {
                 try statement.execute(arguments: [
-                    Int64(event.wallTime.timeIntervalSince1970 * 1000), event.cameraID, event.logKind,
-                    event.trackID, box?.x, box?.y, box?.width, box?.height,
-                    face?.identity ?? face?.unknownID, event.confidence ?? face?.score,
-                    event.sourcePlugin, event.payloadJSON, event.frameIndex,
-                    event.snapshot?.face, event.snapshot?.frame,
+                    row.timeMilliseconds, row.camera, row.kind, row.trackID,
+                    row.box?.x, row.box?.y, row.box?.width, row.box?.height,
+                    row.identity, row.confidence, row.plugin, row.payload, row.frameIndex,
+                    row.snapshotFace, row.snapshotFrame,
                 ])
             }
         }

@@ -19,6 +19,9 @@ public struct HostConfiguration: Sendable {
     public var retention = RetentionConfiguration()
     /// trace | debug | info | notice | warning | error. Default `info`.
     public var logLevel: String = "info"
+    /// On SIGTERM or SIGINT, seconds plugins get to work through their queues; what is
+    /// still queued then is dropped and counted (README "Shutdown"). Default 5.
+    public var shutdownTimeout: Double = 5
 
     public init() {}
 
@@ -41,6 +44,9 @@ public struct CameraConfiguration: Sendable, Equatable {
     public var loop: Bool = false
     /// Pace a file at its own frame rate, as if it were live. Default false.
     public var realtime: Bool = false
+    /// Live sources: no frame for this many seconds counts as a disconnect (the source is
+    /// reopened with backoff); opening a stream may take as long at most. Default 10.
+    public var stallSeconds: Double = 10
 
     public init(id: String, source: String) {
         self.id = id
@@ -128,6 +134,12 @@ public struct StorageConfiguration: Sendable, Equatable {
     /// Seal face crops, snapshots and embeddings with AES-256-GCM under the data key
     /// (`<data_dir>/data.key` or OCCUR_DATA_KEY; README "Encryption at rest"). Default true.
     public var encryption: Bool = true
+    /// Snapshots stop while the data dir's filesystem has less free space than this, so the
+    /// rest is kept for events (README "Storage" under Failure behaviour). Default 200 MiB.
+    public var minFreeBytes: Int64 = 200 << 20
+    /// Events held in memory while the database cannot be written (disk full); beyond this
+    /// the oldest are dropped and counted. Default 100000.
+    public var maxHeldEvents: Int = 100_000
     public init() {}
 }
 
@@ -146,6 +158,7 @@ extension HostConfiguration {
         try f.read("log_level", into: &logLevel) {
             try $0.choice(["trace", "debug", "info", "notice", "warning", "error"])
         }
+        try f.read("shutdown_timeout", into: &shutdownTimeout) { try $0.seconds(atLeast: 0) }
         if let node = f.optional("cameras") {
             for (id, camera) in try node.entries() {
                 try validateIdentifier(id, at: camera)
@@ -170,10 +183,15 @@ extension CameraConfiguration {
         let isURL = source.contains("://")
         let isDevice = source.hasPrefix("/dev/") || Int(source) != nil
         self.init(id: id, source: (isURL || isDevice) ? source : resolvePath(source, relativeTo: base))
-        try f.read("fps", into: &fps) { try $0.double(atLeast: 0) }
+        try f.read("fps", into: &fps) { node in
+            let fps = try node.double(atLeast: 0, atMost: 1000)
+            guard fps == 0 || fps >= 0.001 else { throw node.error("must be 0 (every frame) or at least 0.001") }
+            return fps
+        }
         try f.read("every_n_frames", into: &everyNFrames) { try $0.int(atLeast: 1) }
         try f.read("loop", into: &loop) { try $0.bool() }
         try f.read("realtime", into: &realtime) { try $0.bool() }
+        try f.read("stall_seconds", into: &stallSeconds) { try $0.seconds(atLeast: 0.5, atMost: 3600) }
         try f.finish()
     }
 }
@@ -186,9 +204,9 @@ extension DetectionConfiguration {
         try f.read("input_size", into: &inputSize) { try $0.int(atLeast: 64, atMost: 4096) }
         try f.read("score_threshold", into: &scoreThreshold) { try $0.double(atLeast: 0, atMost: 1) }
         try f.read("cascade", into: &cascade) { resolvePath(try $0.string(), relativeTo: base) }
-        try f.read("min_face_size", into: &minFaceSize) { try $0.int(atLeast: 8) }
+        try f.read("min_face_size", into: &minFaceSize) { try $0.int(atLeast: 8, atMost: 100_000) }
         try f.read("scale_factor", into: &scaleFactor) { try $0.double(above: 1.0, atMost: 2.0) }
-        try f.read("min_neighbors", into: &minNeighbors) { try $0.int(atLeast: 0) }
+        try f.read("min_neighbors", into: &minNeighbors) { try $0.int(atLeast: 0, atMost: 1000) }
         try f.read("equalize_histogram", into: &equalizeHistogram) { try $0.bool() }
         try f.read("lighting", into: &lighting) { try $0.choice(["none", "clahe", "gamma", "auto"]) }
         try f.read("clahe_clip_limit", into: &claheClipLimit) { try $0.double(above: 0, atMost: 40) }
@@ -205,10 +223,10 @@ extension RecognitionConfiguration {
         try f.read("backend", into: &backend) { try $0.choice(["auto", "sface", "dlib", "lbph", "none"]) }
         try f.read("threshold", into: &threshold) { try $0.double(above: 0) }
         try f.read("margin", into: &margin) { try $0.double(atLeast: 0) }
-        try f.read("recheck_seconds", into: &recheckSeconds) { try $0.double(above: 0) }
-        try f.read("uncertain_recheck_seconds", into: &uncertainRecheckSeconds) { try $0.double(above: 0) }
-        try f.read("unknown_cooldown", into: &unknownCooldown) { try $0.double(atLeast: 0) }
-        try f.read("snapshot_cooldown", into: &snapshotCooldown) { try $0.double(atLeast: 0) }
+        try f.read("recheck_seconds", into: &recheckSeconds) { try $0.seconds(above: 0) }
+        try f.read("uncertain_recheck_seconds", into: &uncertainRecheckSeconds) { try $0.seconds(above: 0) }
+        try f.read("unknown_cooldown", into: &unknownCooldown) { try $0.seconds(atLeast: 0) }
+        try f.read("snapshot_cooldown", into: &snapshotCooldown) { try $0.seconds(atLeast: 0) }
         try f.read("snapshots", into: &snapshots) { try $0.bool() }
         try f.read("cluster_threshold", into: &clusterThreshold) { try $0.double(above: 0) }
         try f.read("max_cluster_embeddings", into: &maxClusterEmbeddings) { try $0.int(atLeast: 1) }
@@ -238,8 +256,10 @@ extension StorageConfiguration {
         self.init()
         let f = try node.fields()
         try f.read("batch_size", into: &batchSize) { try $0.int(atLeast: 1) }
-        try f.read("flush_interval", into: &flushInterval) { try $0.double(above: 0) }
+        try f.read("flush_interval", into: &flushInterval) { try $0.seconds(above: 0) }
         try f.read("encryption", into: &encryption) { try $0.bool() }
+        try f.read("min_free_bytes", into: &minFreeBytes) { try $0.byteCount() }
+        try f.read("max_held_events", into: &maxHeldEvents) { try $0.int(atLeast: 0) }
         try f.finish()
     }
 }

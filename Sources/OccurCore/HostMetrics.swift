@@ -55,13 +55,39 @@ public final class HostMetrics: Sendable {
     }
 
     /// Events logged, by camera and kind (faces detected, recognised, unknown, plugin results ...).
-    public func eventsLogged(_ batch: [Event]) {
+    public func eventsLogged(_ batch: [StoredEvent]) {
         var counts: [[String]: Int64] = [:]
-        for event in batch { counts[[event.cameraID, event.logKind], default: 0] += 1 }
+        for row in batch { counts[[row.camera, row.kind], default: 0] += 1 }
         for (key, n) in counts {
             registry.makeCounter(descriptor: Self.name("events_logged_total", "Events written to the event log"),
                                  labels: [("camera", key[0]), ("kind", key[1])]).increment(by: n)
         }
+    }
+
+    // MARK: storage faults (StorageSpace, EventWriter, SnapshotStore)
+
+    /// 1 while `store` (snapshots, events) is stopped by a full disk.
+    public func storageFull(_ store: String, _ full: Bool) {
+        registry.makeGauge(descriptor: Self.name("storage_full", "1 while a full disk stops snapshots or holds events in memory"),
+                           labels: [("store", store)]).set(to: full ? 1 : 0)
+    }
+
+    /// Free space on the data dir's filesystem at the last check.
+    public func storageFreeBytes(_ bytes: Int64) {
+        registry.makeGauge(descriptor: Self.name("storage_free", "Free space on the data dir's filesystem at the last check", unit: "bytes"),
+                           labels: []).set(to: Double(bytes))
+    }
+
+    /// A snapshot not taken, and why (`disk_full`).
+    public func snapshotSkipped(reason: String) {
+        registry.makeCounter(descriptor: Self.name("snapshots_skipped_total", "Snapshots not written"),
+                             labels: [("reason", reason)]).increment()
+    }
+
+    /// Events that will never reach the log, and why (`disk_full`, `write_error`).
+    public func eventsLost(_ count: Int, reason: String) {
+        registry.makeCounter(descriptor: Self.name("events_lost_total", "Events that could not be written to the event log"),
+                             labels: [("reason", reason)]).increment(by: Int64(count))
     }
 
     // MARK: brought up to date when scraped
@@ -78,6 +104,8 @@ public final class HostMetrics: Sendable {
             mirror("camera_faces_detected_total", "Faces the detector found", labels, c.facesDetected)
             mirror("camera_recognitions_total", "Faces embedded and matched against the gallery", labels, c.recognitions)
             mirror("camera_reconnects_total", "Times a live source was reopened", labels, Int64(c.reconnects))
+            mirror("camera_disconnects_total", "Times a live source was lost: closed, failed, stalled or not openable",
+                   labels, Int64(c.disconnects))
             gauge("camera_up", "1 while the camera's source is open and delivering frames", labels, c.open ? 1 : 0)
             gauge("camera_fps", "Frames processed per second, about the last second", labels, c.fps)
         }
@@ -90,6 +118,16 @@ public final class HostMetrics: Sendable {
             mirror("plugin_dropped_total", "Events not delivered to a plugin", labels + [("reason", "overflow")],
                    Int64(c.droppedByOverflow))
             mirror("plugin_errors_total", "on_event calls that returned an error status", labels, Int64(c.errors))
+            if worker.settings.isolation == .process {
+                mirror("plugin_dropped_total", "Events not delivered to a plugin", labels + [("reason", "runner_down")],
+                       Int64(c.droppedWhileDown))
+                mirror("plugin_crashes_total", "Times an isolated plugin's runner process died or was killed", labels,
+                       Int64(c.runner.crashes))
+                mirror("plugin_restarts_total", "Times an isolated plugin's runner process was started again", labels,
+                       Int64(c.runner.restarts))
+                gauge("plugin_failed", "1 while an isolated plugin is off after max_crashes in crash_window", labels,
+                      c.runner.failed ? 1 : 0)
+            }
             gauge("plugin_queue_depth", "Events waiting in a plugin's queue", labels, Double(c.queueDepth))
             gauge("plugin_paused", "1 while a plugin is paused through the API", labels, c.paused ? 1 : 0)
         }

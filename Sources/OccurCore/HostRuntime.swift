@@ -5,10 +5,10 @@ import NIOCore
 import ServiceLifecycle
 
 /// Everything `occur run` wires together, as services in one ServiceGroup:
-/// the event writer (stops last), the snapshot writer, the plugin workers, and the cameras
-/// (stop first).
+/// the event writer (stops last), the free-space watch, the snapshot writer, the plugin
+/// workers, and the cameras (stop first).
 /// SIGINT/SIGTERM, or every camera ending, shuts down in that order: capture stops,
-/// plugin queues drain, the event log flushes.
+/// plugin queues drain (after a signal, for at most `shutdown_timeout`), the event log flushes.
 public final class HostRuntime: Sendable {
     public let configuration: HostConfiguration
     public let registry: PluginRegistry
@@ -16,17 +16,21 @@ public final class HostRuntime: Sendable {
     public let writer: EventWriter
     public let bus: EventBus
     public let dispatcher: Dispatcher
-    public let pluginStatuses: [PluginStatus]
+    /// Applies plugins.yaml edits while running, and watches for stalled calls.
+    public let reloader: PluginReloader
+    public var pluginStatuses: [PluginStatus] { reloader.statuses }
     public let cameras: [CameraPipeline]
     public let gallery: FaceGallery
     public let snapshots: SnapshotStore
+    /// The disk-full policy: snapshots stop first, events are held (StorageSpace).
+    public let space: StorageSpace
     private let logger: Logger
     /// The data directory is this host's alone while it runs.
     private let lock: DataDirectoryLock
 
     /// Opens the event log and loads the enabled plugins. `onWritten` sees each stored batch.
     public init(configuration: HostConfiguration, registry: PluginRegistry, logger: Logger,
-                onWritten: @escaping @Sendable ([Event]) -> Void = { _ in }) throws {
+                onWritten: @escaping @Sendable ([StoredEvent]) -> Void = { _ in }) throws {
         self.configuration = configuration
         self.registry = registry
         self.logger = logger
@@ -36,22 +40,30 @@ public final class HostRuntime: Sendable {
         if let faceDB = configuration.recognition.faceDB {
             try Self.enrollFaceDB(faceDB, configuration: configuration, gallery: gallery, logger: logger)
         }
+        let hostLog = WeakBox<EventBus>()
+        space = StorageSpace(dataDir: configuration.dataDir, minFreeBytes: configuration.storage.minFreeBytes,
+                             metrics: metrics, logger: logger, report: { kind, payload in
+            hostLog.value?.logHostEvent(kind: kind, cameraID: "", payload: payload)
+        })
         snapshots = SnapshotStore(dataDir: configuration.dataDir, cooldown: configuration.recognition.snapshotCooldown,
-                                  protection: store.protection, logger: logger)
-        writer = EventWriter(store: store, configuration: configuration.storage, metrics: metrics, logger: logger,
-                             onWritten: onWritten)
+                                  protection: store.protection, space: space, metrics: metrics, logger: logger)
+        writer = EventWriter(store: store, configuration: configuration.storage, metrics: metrics, space: space,
+                             logger: logger, onWritten: onWritten)
         let bus = EventBus(writer: writer)
         self.bus = bus
+        hostLog.value = bus
         let store = self.store
-        let (workers, statuses) = PluginLoader(registry: registry).start(logger: logger, onRefused: { status in
+        let auditRefusal: @Sendable (PluginStatus) -> Void = { status in
             guard case let .refused(error) = status.state, error.isIntegrityFailure else { return }
             try? AuditLog(store: store).record(actor: "host", action: "plugins.load", target: status.id ?? status.path,
                                                result: "refused", detail: "\(error)")
-        }) { id, result, event in
+        }
+        let emit: @Sendable (String, PluginResult, Event?) -> Void = { id, result, event in
             bus.publishResult(result, from: id, during: event)
         }
-        pluginStatuses = statuses
-        dispatcher = Dispatcher(workers: workers)
+        let (workers, statuses) = PluginLoader(registry: registry).start(logger: logger, onRefused: auditRefusal, onEmit: emit)
+        let dispatcher = Dispatcher(workers: workers)
+        self.dispatcher = dispatcher
         bus.attach(dispatcher)
         let gallery = self.gallery
         let snapshots = configuration.recognition.snapshots ? self.snapshots : nil
@@ -61,8 +73,16 @@ public final class HostRuntime: Sendable {
                            metrics: metrics, logger: logger)
         }
         for worker in workers { worker.recordCallTimes(into: metrics.pluginCall(worker.id)) }
-        controlPlane = ControlPlane(configuration: configuration, store: store, gallery: gallery, workers: workers,
-                                    pluginStatuses: statuses, cameras: cameras, logger: logger)
+        let reloader = PluginReloader(
+            registry: registry, statuses: statuses, dispatcher: dispatcher, logger: logger, onEmit: emit, onRefused: auditRefusal,
+            prepare: { $0.recordCallTimes(into: metrics.pluginCall($0.id)) },
+            report: { id, kind, payload in
+                bus.publishResult(PluginResult(kind: kind, payloadJSON: payload, trackID: nil, box: nil, confidence: nil),
+                                  from: id, during: nil)
+            })
+        self.reloader = reloader
+        controlPlane = ControlPlane(configuration: configuration, store: store, gallery: gallery, dispatcher: dispatcher,
+                                    pluginStatuses: { reloader.statuses }, cameras: cameras, space: space, logger: logger)
         if configuration.api.enabled,
            let path = try AccessTokens(store: store).bootstrapAdmin(writingTo: configuration.adminTokenPath) {
             logger.notice("first run: an admin API token is in \(path) (mode 0600); `occur tokens create` makes others")
@@ -76,11 +96,11 @@ public final class HostRuntime: Sendable {
 
     /// The HTTP API with /metrics beside it.
     public var controlAPI: ControlAPI {
-        let (metrics, cameras, workers) = (self.metrics, self.cameras, dispatcher.workers)
+        let (metrics, cameras, dispatcher) = (self.metrics, self.cameras, self.dispatcher)
         return ControlAPI(plane: controlPlane, logger: logger) { router in
             router.get("metrics") { _, _ in
                 Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                         body: .init(byteBuffer: ByteBuffer(string: metrics.render(cameras: cameras, workers: workers))))
+                         body: .init(byteBuffer: ByteBuffer(string: metrics.render(cameras: cameras, workers: dispatcher.workers))))
             }
         }
     }
@@ -107,13 +127,17 @@ public final class HostRuntime: Sendable {
 
     /// Runs until every camera has ended (files) or a shutdown signal arrives.
     public func run() async throws {
+        let cause = ShutdownCause()
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: writer, serviceName: "event-writer"),
+                .init(service: space, serviceName: "storage-space"),
                 .init(service: snapshots, serviceName: "snapshots"),
-                .init(service: PluginService(dispatcher: dispatcher), serviceName: "plugins"),
-                .init(service: CaptureService(cameras: cameras), successTerminationBehavior: .gracefullyShutdownGroup,
+                .init(service: PluginService(dispatcher: dispatcher, cause: cause, deadline: configuration.shutdownTimeout,
+                                             logger: logger), serviceName: "plugins"),
+                .init(service: CaptureService(cameras: cameras, cause: cause), successTerminationBehavior: .gracefullyShutdownGroup,
                       serviceName: "capture"),
         ]
+        services.append(.init(service: reloader, serviceName: "plugin-reloader"))
         services.append(.init(service: RetentionSweeper(configuration: configuration.retention, store: store, gallery: gallery,
                                                         logger: logger), serviceName: "retention"))
         if configuration.api.enabled {
@@ -131,6 +155,7 @@ public final class HostRuntime: Sendable {
 /// Runs every camera on its own thread; returns when all have ended, or stops them on shutdown.
 struct CaptureService: Service {
     let cameras: [CameraPipeline]
+    let cause: ShutdownCause
 
     func run() async throws {
         await withGracefulShutdownHandler {
@@ -149,6 +174,7 @@ struct CaptureService: Service {
                 }
             }
         } onGracefulShutdown: {
+            cause.markSignalled()
             cameras.forEach { $0.stop() }
         }
     }
@@ -172,12 +198,20 @@ struct APIService: Service {
     }
 }
 
-/// Keeps plugin workers running until shutdown, then drains their queues.
+/// Keeps plugin workers running until shutdown, then drains their queues: completely when
+/// every camera ended by itself, for at most `deadline` seconds after a signal.
 struct PluginService: Service {
     let dispatcher: Dispatcher
+    let cause: ShutdownCause
+    let deadline: Double
+    let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
-        await dispatcher.drain()
+        if cause.wasSignalled {
+            _ = await dispatcher.stop(deadline: deadline, logger: logger)
+        } else {
+            await dispatcher.drain()
+        }
     }
 }

@@ -28,6 +28,8 @@ public enum PluginLoadError: Error, Equatable, Sendable, CustomStringConvertible
     /// The file's SHA-256 differs from its `sha256` pin in plugins.yaml.
     case checksumMismatch(path: String, expected: String, found: String)
     case unreadable(path: String, message: String)
+    /// `isolation: process`: the runner could not be started, or died or hung in create.
+    case runnerFailed(path: String, message: String)
 
     /// Refused by the integrity checks before dlopen (PluginIntegrity): these are audited.
     public var isIntegrityFailure: Bool {
@@ -65,6 +67,7 @@ public enum PluginLoadError: Error, Equatable, Sendable, CustomStringConvertible
             return "\(path): sha256 mismatch: expected \(expected), file has \(found) "
                 + "(rebuilt or replaced? check the file, then update its sha256 in plugins.yaml)"
         case let .unreadable(path, message): return "\(path): cannot read the file: \(message)"
+        case let .runnerFailed(path, message): return "\(path): plugin runner (isolation: process): \(message)"
         }
     }
 }
@@ -292,8 +295,8 @@ final class PluginInstance: @unchecked Sendable {
         instance = out
     }
 
-    /// Delivers one event; returns the plugin's status. Called on the worker thread only.
-    func deliver(_ event: Event) -> Int32 {
+    /// Calls on_event with one event; returns the plugin's status. Called on the worker thread only.
+    func callOnEvent(_ event: Event) -> Int32 {
         context.current = event
         defer { context.current = nil }
         return event.cForm.withCEvent(of: event) { library.onEvent(instance, $0) }

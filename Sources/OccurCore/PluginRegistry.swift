@@ -33,7 +33,7 @@ public enum CooldownScope: String, Sendable, CaseIterable {
 }
 
 /// One entry under `plugins:`.
-public struct PluginSettings: Sendable {
+public struct PluginSettings: Sendable, Equatable {
     public var id: String
     /// Default false: a listed plugin runs only when enabled.
     public var enabled: Bool = false
@@ -63,6 +63,9 @@ public struct PluginSettings: Sendable {
     /// marked failed and stays off until enabled again (API, or a plugins.yaml reload). Default 5 in 60.
     public var maxCrashes: Int = 5
     public var crashWindow: Double = 60
+    /// Isolated plugins: a runner whose resident memory grows past this many MB is killed and
+    /// restarted like a crash (checked after every call). Default none.
+    public var memoryLimitMB: Int? = nil
     /// The `config:` mapping, as JSON text, for the plugin's create.
     public var configJSON: String = "{}"
     /// The library's SHA-256, 64 lower-case hex digits (what `sha256sum` prints). When set,
@@ -102,7 +105,7 @@ extension PluginSettings {
         let f = try node.fields()
         try f.read("enabled", into: &enabled) { try $0.bool() }
         try f.read("library", into: &library) { try $0.string() }
-        try f.read("cooldown", into: &cooldown) { try $0.double(atLeast: 0) }
+        try f.read("cooldown", into: &cooldown) { try $0.seconds(atLeast: 0) }
         try f.read("cooldown_scope", into: &cooldownScope) {
             CooldownScope(rawValue: try $0.choice(CooldownScope.allCases.map(\.rawValue)))!
         }
@@ -129,7 +132,8 @@ extension PluginSettings {
         try f.read("timeout", into: &timeout) { try $0.double(above: 0, atMost: 3600) }
         try f.read("restart_backoff_max", into: &restartBackoffMax) { try $0.double(atLeast: 0.5, atMost: 3600) }
         try f.read("max_crashes", into: &maxCrashes) { try $0.int(atLeast: 1) }
-        try f.read("crash_window", into: &crashWindow) { try $0.double(above: 0) }
+        try f.read("crash_window", into: &crashWindow) { try $0.seconds(above: 0) }
+        try f.read("memory_limit_mb", into: &memoryLimitMB) { try $0.int(atLeast: 16) }
         try f.read("sha256", into: &sha256) { node in
             let text = try node.string()
             let hex = text.lowercased()

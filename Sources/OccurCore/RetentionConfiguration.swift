@@ -25,6 +25,10 @@ public struct RetentionConfiguration: Sendable, Equatable {
 
     public init() {}
 
+    /// Longest retention in days a setting takes (about 2,700 years): more would overflow
+    /// the millisecond cut-off times.
+    public static let maxDays = 1_000_000
+
     /// True when some limit is set, i.e. there is something to sweep.
     public var hasLimits: Bool {
         eventsDays > 0 || unknownDays > 0 || snapshotsDays > 0 || snapshotsMaxBytes > 0
@@ -35,16 +39,16 @@ extension RetentionConfiguration {
     init(_ node: ConfigNode) throws {
         self.init()
         let f = try node.fields()
-        try f.read("events_days", into: &eventsDays) { try $0.int(atLeast: 0) }
-        try f.read("unknown_days", into: &unknownDays) { try $0.int(atLeast: 0) }
+        try f.read("events_days", into: &eventsDays) { try $0.int(atLeast: 0, atMost: Self.maxDays) }
+        try f.read("unknown_days", into: &unknownDays) { try $0.int(atLeast: 0, atMost: Self.maxDays) }
         if let node = f.optional("unknown_days"), eventsDays > 0, unknownDays > eventsDays {
             throw node.error("\(unknownDays) days is longer than events_days (\(eventsDays)): when a cluster was last "
                              + "seen is read from its events, so it cannot be kept longer than they are; "
                              + "set unknown_days to at most \(eventsDays)")
         }
-        try f.read("snapshots_days", into: &snapshotsDays) { try $0.int(atLeast: 0) }
+        try f.read("snapshots_days", into: &snapshotsDays) { try $0.int(atLeast: 0, atMost: Self.maxDays) }
         try f.read("snapshots_max_bytes", into: &snapshotsMaxBytes) { try $0.byteCount() }
-        try f.read("sweep_interval", into: &sweepInterval) { try $0.double(atLeast: 1) }
+        try f.read("sweep_interval", into: &sweepInterval) { try $0.seconds(atLeast: 1) }
         try f.finish()
     }
 }

@@ -8,6 +8,8 @@ import Synchronization
 /// JPEG encoding and disk writes happen on the store's own thread, off the capture path;
 /// the paths are decided up front so the event that names them can be logged at once.
 /// With encryption on (DataProtection) both files are sealed: `…-face.jpg.sealed`.
+/// While StorageSpace says the disk is (nearly) full, snapshots are skipped and counted: the
+/// event is logged without them.
 public final class SnapshotStore: Service, Sendable {
     /// Paths relative to the data directory.
     public struct Paths: Sendable, Equatable {
@@ -28,11 +30,17 @@ public final class SnapshotStore: Service, Sendable {
     private let logger: Logger
     private let last = Mutex<[String: Int64]>([:])
     private let written = Atomic<Int>(0)
+    private let skipped = Atomic<Int>(0)
     private let queue: BackgroundQueue<Job>
+    private let space: StorageSpace?
+    private let metrics: HostMetrics?
 
-    public init(dataDir: String, cooldown: Double, protection: DataProtection, logger: Logger) {
+    public init(dataDir: String, cooldown: Double, protection: DataProtection, space: StorageSpace? = nil,
+                metrics: HostMetrics? = nil, logger: Logger) {
         self.dataDir = dataDir
         self.protection = protection
+        self.space = space
+        self.metrics = metrics
         cooldownNanos = Int64(cooldown * 1e9)
         self.logger = logger
         let owner = WeakBox<SnapshotStore>()
@@ -41,6 +49,9 @@ public final class SnapshotStore: Service, Sendable {
     }
 
     public var snapshotsWritten: Int { written.load(ordering: .relaxed) }
+
+    /// Snapshots not written because the disk was (nearly) full.
+    public var snapshotsSkipped: Int { skipped.load(ordering: .relaxed) }
 
     /// Books a snapshot of `face` in `frame` unless one of the same camera and label was taken
     /// within the cooldown. Returns where the files will be.
@@ -55,6 +66,10 @@ public final class SnapshotStore: Service, Sendable {
             return true
         }
         guard admitted else { return nil }
+        guard space?.allowsSnapshots ?? true else {
+            skip()
+            return nil
+        }
         let day = Self.dayFormatter.string(from: wallTime)
         let safeLabel = label.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }
         let base = "snapshots/\(day)/\(camera)/\(sequence)-\(String(safeLabel))"
@@ -67,6 +82,10 @@ public final class SnapshotStore: Service, Sendable {
     public func start() { queue.start() }
 
     private func write(_ job: Job) {
+        guard space?.allowsSnapshots ?? true else {  // the disk filled up since it was booked
+            skip()
+            return
+        }
         do {
             // The crop keeps a margin of a fifth of the face around it.
             let b = job.box, m = 0.2
@@ -75,9 +94,20 @@ public final class SnapshotStore: Service, Sendable {
             if let crop = job.frame.cropped(to: region) { try save(crop, at: job.paths.face) }
             if let annotated = job.frame.annotated(box: job.box, label: job.label) { try save(annotated, at: job.paths.frame) }
             written.add(1, ordering: .relaxed)
+        } catch where StorageSpace.isDiskFull(error) {
+            for path in [job.paths.face, job.paths.frame] {  // no half pair
+                try? FileManager.default.removeItem(atPath: (dataDir as NSString).appendingPathComponent(path))
+            }
+            space?.snapshotWriteFailed()
+            skip()
         } catch {
             logger.error("snapshot not written: \(error)")
         }
+    }
+
+    private func skip() {
+        skipped.add(1, ordering: .relaxed)
+        metrics?.snapshotSkipped(reason: "disk_full")
     }
 
     private func save(_ image: Frame, at path: String) throws {

@@ -44,6 +44,13 @@ public final class Frame: @unchecked Sendable {
         Frame(handle: try withErrorBuffer { ov_image_read(path, $0, $1) })
     }
 
+    /// A frame over pixels someone else owns (a plugin runner's shared-memory slot): no copy.
+    /// The caller keeps `pixels` valid and unchanged for the Frame's whole life.
+    static func borrowing(_ pixels: UnsafePointer<UInt8>, width: Int, height: Int, stride: Int,
+                          channels: Int) -> Frame? {
+        ov_frame_borrow(pixels, Int32(width), Int32(height), Int32(stride), Int32(channels)).map(Frame.init)
+    }
+
     public static func filled(width: Int, height: Int, blue: UInt8 = 0, green: UInt8 = 0, red: UInt8 = 0) -> Frame {
         Frame(handle: ov_frame_create(Int32(width), Int32(height), blue, green, red)!)
     }
@@ -129,8 +136,11 @@ final class VideoCapture {
 
     private let handle: OpaquePointer
 
-    init(source: String, kind: Kind) throws {
-        handle = try withErrorBuffer { ov_capture_open(source, kind.rawValue, $0, $1) }
+    /// `timeoutSeconds` bounds how long opening and each read may block (FFmpeg sources;
+    /// nil = OpenCV's default of 30 s).
+    init(source: String, kind: Kind, timeoutSeconds: Double? = nil) throws {
+        let milliseconds = timeoutSeconds.map { Int32(clamping: Int(($0 * 1000).rounded(.up))) } ?? 0
+        handle = try withErrorBuffer { ov_capture_open(source, kind.rawValue, milliseconds, $0, $1) }
     }
 
     deinit { ov_capture_close(handle) }
@@ -147,6 +157,11 @@ final class VideoCapture {
 
     var positionMilliseconds: Double { ov_capture_position_ms(handle) }
     var framesPerSecond: Double { ov_capture_fps(handle) }
+    /// Frames the file's header announces; nil when the source does not say.
+    var announcedFrameCount: Int64? {
+        let count = ov_capture_frame_count(handle)
+        return count >= 0 ? count : nil
+    }
 }
 
 /// Writes an MJPG AVI (tests and the bench make videos with it).

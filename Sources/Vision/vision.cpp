@@ -52,6 +52,18 @@ const uint8_t *ov_frame_pixels(const ov_frame *f) { return f->mat.data; }
 void ov_frame_release(ov_frame *f) { delete f; }
 uint64_t ov_frame_buffers_allocated(void) { return buffersAllocated.load(std::memory_order_relaxed); }
 
+ov_frame *ov_frame_borrow(const uint8_t *pixels, int32_t width, int32_t height, int32_t stride, int32_t channels) {
+    try {
+        if (!pixels || width <= 0 || height <= 0 || (channels != 1 && channels != 3)) return nullptr;
+        // cv::Mat over external data never frees it; plugins see it through a const pointer.
+        cv::Mat borrowed(height, width, channels == 3 ? CV_8UC3 : CV_8UC1, const_cast<uint8_t *>(pixels),
+                         static_cast<size_t>(stride));
+        return new ov_frame(std::move(borrowed), ov_frame::Borrowed{});
+    } catch (...) {
+        return nullptr;
+    }
+}
+
 ov_frame *ov_frame_create(int32_t width, int32_t height, uint8_t b, uint8_t g, uint8_t r) {
     try {
         return new ov_frame(cv::Mat(height, width, CV_8UC3, cv::Scalar(b, g, r)));
@@ -121,9 +133,13 @@ ov_frame *ov_frame_paste(const ov_frame *canvas, const ov_frame *src, int32_t sx
 
 ov_frame *ov_image_read(const char *path, char *error, size_t error_size) {
     try {
+        if (occur_vision::jpegFileIsTruncated(path)) {
+            setError(error, error_size, std::string("truncated JPEG (no end-of-image marker): ") + path);
+            return nullptr;
+        }
         cv::Mat image = cv::imread(path, cv::IMREAD_COLOR);
         if (image.empty()) {
-            setError(error, error_size, std::string("cannot decode image ") + path);
+            setError(error, error_size, std::string("cannot decode image (corrupt, or not an image): ") + path);
             return nullptr;
         }
         return new ov_frame(image);
@@ -137,6 +153,10 @@ ov_frame *ov_image_decode(const uint8_t *bytes, size_t size, char *error, size_t
     try {
         if (!bytes || size == 0 || size > size_t(INT32_MAX)) {
             setError(error, error_size, "no image bytes");
+            return nullptr;
+        }
+        if (occur_vision::jpegIsTruncated(bytes, size)) {
+            setError(error, error_size, "truncated JPEG (no end-of-image marker; " + std::to_string(size) + " bytes)");
             return nullptr;
         }
         const cv::Mat raw(1, int(size), CV_8UC1, const_cast<uint8_t *>(bytes));
@@ -186,7 +206,7 @@ int32_t ov_image_write(const char *path, const ov_frame *frame, char *error, siz
     }
 }
 
-ov_capture *ov_capture_open(const char *source, int32_t kind, char *error, size_t error_size) {
+ov_capture *ov_capture_open(const char *source, int32_t kind, int32_t timeout_ms, char *error, size_t error_size) {
     try {
         auto *c = new ov_capture();
         bool ok = false;
@@ -195,7 +215,9 @@ ov_capture *ov_capture_open(const char *source, int32_t kind, char *error, size_
             bool numeric = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
             ok = numeric ? c->capture.open(std::stoi(s), cv::CAP_V4L2) : c->capture.open(s, cv::CAP_V4L2);
         } else {
-            ok = c->capture.open(s, cv::CAP_FFMPEG);
+            std::vector<int> params;
+            if (timeout_ms > 0) params = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv::CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms};
+            ok = c->capture.open(s, cv::CAP_FFMPEG, params);
         }
         if (!ok || !c->capture.isOpened()) {
             delete c;
@@ -235,6 +257,10 @@ double ov_capture_fps(ov_capture *c) {
 }
 int32_t ov_capture_width(ov_capture *c) { return static_cast<int32_t>(c->capture.get(cv::CAP_PROP_FRAME_WIDTH)); }
 int32_t ov_capture_height(ov_capture *c) { return static_cast<int32_t>(c->capture.get(cv::CAP_PROP_FRAME_HEIGHT)); }
+int64_t ov_capture_frame_count(ov_capture *c) {
+    const double count = c->capture.get(cv::CAP_PROP_FRAME_COUNT);
+    return (count > 0 && count < 1e12) ? int64_t(count) : -1;
+}
 void ov_capture_close(ov_capture *c) { delete c; }
 
 ov_writer *ov_writer_open(const char *path, double fps, int32_t width, int32_t height, char *error,

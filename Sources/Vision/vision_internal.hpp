@@ -1,8 +1,10 @@
 // Internals shared by the Vision target's .cpp files (not part of occur_vision.h).
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include <opencv2/core.hpp>
 
@@ -12,6 +14,9 @@
 struct ov_frame {
     cv::Mat mat;
     explicit ov_frame(cv::Mat m);
+    /// Over memory someone else owns (ov_frame_borrow): not a buffer of ours, not counted.
+    struct Borrowed {};
+    ov_frame(cv::Mat m, Borrowed) : mat(std::move(m)) {}
 };
 
 namespace occur_vision {
@@ -20,5 +25,11 @@ namespace occur_vision {
 inline void setError(char *error, size_t size, const std::string &message) {
     if (error && size > 0) std::snprintf(error, size, "%s", message.c_str());
 }
+
+/// True for a JPEG cut short: it starts like one but no end-of-image marker follows its scan
+/// data (jpeg_integrity.cpp). Not a JPEG, or malformed otherwise: false (the decoder judges).
+bool jpegIsTruncated(const uint8_t *bytes, size_t size);
+/// The same for a file; false when it cannot be read.
+bool jpegFileIsTruncated(const char *path);
 
 }  // namespace occur_vision

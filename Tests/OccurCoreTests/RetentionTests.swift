@@ -303,7 +303,7 @@ import OccurTestSupport
         }
         let negative = retentionError("retention:\n  unknown_days: -1\n")
         #expect(negative?.line == 2 && negative?.keyPath == "retention.unknown_days")
-        #expect(negative?.message == "must be 0 or more")
+        #expect(negative?.message == "must be between 0 and 1000000")
         let fraction = retentionError("retention:\n  events_days: 1.5\n")
         #expect(fraction?.message == "expected a whole number, got '1.5'")
         let interval = retentionError("retention:\n  sweep_interval: 0\n")

@@ -27,6 +27,17 @@
  *    different instances, run in parallel: a plugin MUST NOT keep global mutable
  *    state shared between instances without its own locking.
  *  - Libraries are loaded with RTLD_NOW | RTLD_LOCAL and never unloaded.
+ *  - Isolation. With `isolation: process` in plugins.yaml the same library runs in a child
+ *    process of the host (`occur plugin-runner`), one per plugin. Every rule here holds
+ *    there unchanged: create, on_event and destroy are called on one thread of the runner;
+ *    host->log, host->emit and host->monotonic_ns behave the same (the same system-wide
+ *    clock). What differs: frame pixels are a READ-ONLY mapping of memory the host shares
+ *    (writing to them kills the runner); results emitted from the plugin's own threads reach
+ *    the host a little later; a runner that dies (signal, exit) or is killed (a call past the
+ *    plugin's `timeout`, memory past `memory_limit_mb`) is replaced by a new one that calls
+ *    create again, and the old instance never gets destroy; nothing is shared with the host
+ *    or other plugins. The host still loads the library once itself to read the descriptor:
+ *    code that runs at load time (constructors, occur_plugin_entry) runs in both processes.
  *  - Build with hidden visibility; export only occur_plugin_entry
  *    (OCCUR_PLUGIN_EXPORT marks it).
  *

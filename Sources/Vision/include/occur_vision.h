@@ -43,17 +43,25 @@ ov_frame *ov_frame_mirrored(const ov_frame *src);
  * centre, bilinear, black where nothing maps. */
 ov_frame *ov_frame_rotated(const ov_frame *src, double degrees);
 
+/* A frame over pixels the caller owns (a plugin runner's shared-memory slot): no copy, and
+ * not counted below. The caller keeps `pixels` (height rows of `stride` bytes) valid and
+ * unchanged until the frame is released. channels: 3 (BGR) or 1 (gray). */
+ov_frame *ov_frame_borrow(const uint8_t *pixels, int32_t width, int32_t height, int32_t stride, int32_t channels);
+
 /* Pixel buffers allocated by this library since start (process-wide). One per decoded
  * frame: nothing downstream copies pixels, and this counter proves it. */
 uint64_t ov_frame_buffers_allocated(void);
 
 /* ---- Images ----------------------------------------------------------------- */
 
-/* Reads any image OpenCV decodes (JPEG, PNG incl. 32-bit, BMP, ...) as BGR. */
+/* Reads any image OpenCV decodes (JPEG, PNG incl. 32-bit, BMP, ...) as BGR. A JPEG cut short
+ * (no end-of-image marker after its scan data), which OpenCV would return half grey, is
+ * refused like any undecodable file: NULL with a message. */
 ov_frame *ov_image_read(const char *path, char *error, size_t error_size);
 /* Writes a frame; the format follows the extension. Returns 0 on success. */
 int32_t ov_image_write(const char *path, const ov_frame *frame, char *error, size_t error_size);
-/* Decodes image bytes (any format ov_image_read reads) as BGR; NULL with a message on failure. */
+/* Decodes image bytes (any format ov_image_read reads, truncated JPEGs refused alike) as BGR;
+ * NULL with a message on failure. */
 ov_frame *ov_image_decode(const uint8_t *bytes, size_t size, char *error, size_t error_size);
 /* Encodes a frame as JPEG (quality 0-100) into a new malloc'd buffer the caller frees with
  * free(); *size receives its length. NULL with a message on failure. */
@@ -67,8 +75,12 @@ typedef struct ov_capture ov_capture;
 #define OV_SOURCE_DEVICE 1 /* a V4L2 device: "/dev/videoN" or an index "N" */
 #define OV_SOURCE_STREAM 2 /* rtsp://, http://, https:// through FFmpeg */
 
-ov_capture *ov_capture_open(const char *source, int32_t kind, char *error, size_t error_size);
-/* 1: *out is a new frame (caller releases); 0: no frame (end of file or stream lost). */
+/* `timeout_ms` > 0 bounds, for FFmpeg sources (files and streams), how long opening and each
+ * read may block: a stream that stops sending makes the read return 0 after that long
+ * instead of hanging. 0 keeps OpenCV's default (30 s each). Devices (V4L2) ignore it. */
+ov_capture *ov_capture_open(const char *source, int32_t kind, int32_t timeout_ms, char *error, size_t error_size);
+/* 1: *out is a new frame (caller releases); 0: no frame (end of file, stream lost, or the
+ * read timeout passed). */
 int32_t ov_capture_read(ov_capture *capture, ov_frame **out);
 /* Skips one frame without decoding it into a new buffer. 1 on success, 0 at the end. */
 int32_t ov_capture_grab(ov_capture *capture);
@@ -76,6 +88,8 @@ double ov_capture_position_ms(ov_capture *capture); /* media time of the last fr
 double ov_capture_fps(ov_capture *capture);         /* 0 when the source does not say */
 int32_t ov_capture_width(ov_capture *capture);
 int32_t ov_capture_height(ov_capture *capture);
+/* Frames the file's header announces; -1 when the source does not say (streams, devices). */
+int64_t ov_capture_frame_count(ov_capture *capture);
 void ov_capture_close(ov_capture *capture);
 
 /* ---- Video writing (tests and tools) ------------------------------------------------ */

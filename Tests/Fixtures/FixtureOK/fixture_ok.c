@@ -5,6 +5,8 @@
  *   "fail_create": 1   create fails with OCCUR_ERR_INVALID_CONFIG
  *   "fail_every": N    every Nth on_event returns OCCUR_ERR_FAILED
  *   "emit": "kind"     emit a result of that kind for every event
+ *   "emit_count": N    emit N such results per event instead of one (a heavy writer)
+ *   "pixel_sum": 1     the emitted payload also holds the sum of the frame's pixel bytes
  */
 #define _POSIX_C_SOURCE 200809L
 #include "occur_plugin.h"
@@ -20,6 +22,8 @@ typedef struct {
     long sleep_ms;
     long fail_every;
     long calls;
+    long emit_count;
+    long pixel_sum;
     char emit_kind[64];
 } fixture;
 
@@ -62,7 +66,9 @@ static occur_status fixture_create(const occur_host_api *host, const char *confi
     f->host = host;
     f->sleep_ms = json_long(config_json, "sleep_ms");
     f->fail_every = json_long(config_json, "fail_every");
+    f->pixel_sum = json_long(config_json, "pixel_sum");
     json_string(config_json, "emit", f->emit_kind, sizeof f->emit_kind);
+    f->emit_count = json_value(config_json, "emit_count") ? json_long(config_json, "emit_count") : 1;
     char path[1024];
     json_string(config_json, "record", path, sizeof path);
     if (path[0]) {
@@ -99,9 +105,19 @@ static occur_status fixture_on_event(void *instance, const occur_event *e) {
         r.struct_size = sizeof r;
         r.kind = f->emit_kind;
         r.payload_json = "{\"from\": \"fixture_ok\"}";
+        char payload[96];
+        if (f->pixel_sum && e->frame) {
+            const occur_frame *fr = e->frame;
+            size_t row = (size_t)fr->width * (fr->pixel_format == OCCUR_PIXEL_GRAY8 ? 1 : 3);
+            unsigned long long sum = 0;
+            for (uint32_t y = 0; y < fr->height; y++)
+                for (size_t x = 0; x < row; x++) sum += fr->pixels[(size_t)y * fr->stride + x];
+            snprintf(payload, sizeof payload, "{\"from\": \"fixture_ok\", \"pixel_sum\": %llu}", sum);
+            r.payload_json = payload;
+        }
         r.track_id = e->face_count > 0 ? e->faces->track_id : -1;
         r.confidence = 0.5f;
-        f->host->emit(f->host->context, &r);
+        for (long i = 0; i < f->emit_count; i++) f->host->emit(f->host->context, &r);
     }
     if (f->fail_every > 0 && f->calls % f->fail_every == 0) {
         f->host->log(f->host->context, OCCUR_LOG_WARN, "failing this event on purpose");
