@@ -30,6 +30,8 @@ public final class PluginReloader: Service, Sendable {
         var registry: PluginRegistry
         var statuses: [PluginStatus]
         var fingerprint: [Int]
+        /// Library files of running isolated plugins, as last seen: a new version restarts the runner.
+        var libraries: [String: [Int]] = [:]
     }
 
     public let file: String
@@ -78,7 +80,10 @@ public final class PluginReloader: Service, Sendable {
             try? await Task.sleep(for: .milliseconds(100))
             watch(now: monotonicNanos())
             tick += 1
-            if tick % 10 == 0, Self.fingerprint(file) != state.withLock({ $0.fingerprint }) { _ = reload() }
+            if tick % 10 == 0 {
+                if Self.fingerprint(file) != state.withLock({ $0.fingerprint }) { _ = reload() }
+                else { reloading.withLock { _ in restartReplacedLibraries() } }
+            }
         }
     }
 
@@ -143,6 +148,31 @@ public final class PluginReloader: Service, Sendable {
         state.withLock { $0 = State(registry: new, statuses: statuses, fingerprint: fingerprint) }
         logger.notice("plugins.yaml reloaded: \(report.changes.isEmpty ? "nothing changed" : report.changes.joined(separator: "; "))")
         return report
+    }
+
+    /// Restarts each isolated plugin whose library file changed since it started (a new build
+    /// dropped into plugins_dir): its new runner loads the new file. In-process libraries are
+    /// not restarted: the host keeps the code it mapped.
+    @discardableResult
+    public func restartReplacedLibraries() -> [String] {
+        let registry = self.registry
+        var restarted: [String] = []
+        for worker in dispatcher.workers where worker.settings.isolation == .process {
+            let path = PluginLoader(registry: registry).path(for: worker.settings)
+            let now = Self.fingerprint(path)
+            let seen = state.withLock { state in
+                let seen = state.libraries[worker.id]
+                state.libraries[worker.id] = now
+                return seen
+            }
+            guard let seen, seen != now, !now.isEmpty else { continue }
+            stop(dispatcher.remove(id: worker.id) ?? worker)
+            let outcome = start(worker.settings, in: registry)
+            state.withLock { $0.statuses = $0.statuses.map { $0.id == worker.id ? outcome : $0 } }
+            logger.notice("plugin \(worker.id): \(path) changed; runner restarted with the new file (\(outcome.stateText))")
+            restarted.append(worker.id)
+        }
+        return restarted
     }
 
     /// Loads and creates one plugin and starts delivering to it; its status either way.

@@ -197,3 +197,35 @@ import OccurTestSupport
         #expect(workers.first { $0.id == "noop" }?.counters.delivered == 3)
     }
 }
+
+extension HotReloadTests {
+    /// A new build of an isolated plugin's library dropped into plugins_dir: the reloader's
+    /// poll restarts its runner, which loads the new file; events flow to the new instance.
+    @Test func aReplacedLibraryRestartsItsIsolatedRunner() throws {
+        IsolatedPlugin.runnerExecutable = Fixtures.occurExecutable   // not this test binary
+        let dir = Fixtures.temporaryDirectory("reload-library") + "/plugins"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let library = dir + "/libFixtureOK.so"
+        try FileManager.default.copyItem(atPath: Fixtures.plugin("FixtureOK"), toPath: library)
+        var settings = PluginSettings.fixture("fixture_ok", library: "libFixtureOK.so")
+        settings.isolation = .process
+        let registry = PluginRegistry(pluginsDir: dir, plugins: [settings], file: dir + "/plugins.yaml")
+        let (workers, statuses) = PluginLoader(registry: registry).start(logger: Fixtures.logger) { _, _, _ in }
+        let dispatcher = Dispatcher(workers: workers)
+        let reloader = PluginReloader(registry: registry, statuses: statuses, dispatcher: dispatcher, logger: Fixtures.logger,
+                                      onEmit: { _, _, _ in })
+        let first = try #require(dispatcher.workers.first)
+        #expect(reloader.restartReplacedLibraries().isEmpty)   // first look: remembered
+        #expect(reloader.restartReplacedLibraries().isEmpty)   // unchanged
+        // A new version arrives (a new file in its place, as `cp` of a build or a package upgrade does).
+        try FileManager.default.removeItem(atPath: library)
+        try FileManager.default.copyItem(atPath: Fixtures.plugin("FixtureOK"), toPath: library)
+        #expect(reloader.restartReplacedLibraries() == ["fixture_ok"])
+        let second = try #require(dispatcher.workers.first)
+        #expect(second !== first && dispatcher.workers.count == 1)
+        dispatcher.publish(TestEvents.faceAppeared(sequence: 1, track: 1))
+        dispatcher.drainBlocking()
+        #expect(second.counters.delivered == 1)
+        #expect(reloader.statuses.first { $0.id == "fixture_ok" }?.state == .loaded)
+    }
+}
