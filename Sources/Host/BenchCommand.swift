@@ -34,10 +34,7 @@ extension Occur.Bench {
 
         func run() throws {
             let logger = bootstrapLogging(level: "warning")
-            let frames = try Benchmarks.decodeFrames(of: video, count: 100, width: 640, height: 480)
-            guard !frames.isEmpty else { throw CleanExit.message("error: no frames in \(video)", code: 1) }
-            print("occur bench dispatch")
-            print("machine: \(Benchmarks.machineDescription())")
+            let frames = try benchFrames(of: video, bench: "dispatch")
             print("input:   \(events) frame events carrying \(frames.count) decoded 640x480 frames of \(video)")
             print("plugin:  \(library) (cooldown 0, queue capacity \(events): never full)")
             for count in plugins.split(separator: ",").compactMap({ Int($0) }) {
@@ -62,10 +59,7 @@ extension Occur.Bench {
 
         func run() throws {
             let logger = bootstrapLogging(level: "warning")
-            let frames = try Benchmarks.decodeFrames(of: video, count: 100, width: 640, height: 480)
-            guard !frames.isEmpty else { throw CleanExit.message("error: no frames in \(video)", code: 1) }
-            print("occur bench isolation")
-            print("machine: \(Benchmarks.machineDescription())")
+            let frames = try benchFrames(of: video, bench: "isolation")
             print("input:   \(events) frame events carrying \(frames.count) decoded 640x480 BGR frames (921,600 bytes) of \(video)")
             print("plugin:  \(library)")
             let results = try Benchmarks.isolation(libraryPath: library, events: events, frames: frames, logger: logger)
@@ -272,4 +266,13 @@ extension Occur.Bench {
             }
         }
     }
+}
+
+/// 100 frames of `video` at 640x480 for the dispatch benchmarks, after the bench's heading.
+private func benchFrames(of video: String, bench: String) throws -> [Frame] {
+    let frames = try Benchmarks.decodeFrames(of: video, count: 100, width: 640, height: 480)
+    guard !frames.isEmpty else { throw CleanExit.message("error: no frames in \(video)", code: 1) }
+    print("occur bench \(bench)")
+    print("machine: \(Benchmarks.machineDescription())")
+    return frames
 }
