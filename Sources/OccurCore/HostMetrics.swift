@@ -24,8 +24,8 @@ public final class HostMetrics: Sendable {
                                              .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
                                              .seconds(2.5)]
 
-    static func name(_ name: String, _ help: String, unit: String? = nil) -> MetricNameDescriptor {
-        MetricNameDescriptor(namespace: "occur", metricName: name, unitName: unit, helpText: help)
+    static func name(_ name: String, _ help: String, unit: String = "") -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "occur", metricName: name, unitName: unit, helpText: help)   // "" = no unit suffix
     }
 
     // MARK: recorded as they happen

@@ -188,9 +188,7 @@ struct APIService: Service {
 
     func run() async throws {
         let address = "\(api.plane.configuration.api.host):\(api.plane.configuration.api.port)"
-        let app = api.application { [logger] channel in
-            logger.info("API listening on http://\(channel.localAddress.map { "\($0)" } ?? address)")
-        }
+        let app = api.application()   // Hummingbird logs "Server started and listening on …"
         do { try await app.run() } catch {
             logger.error("API not started on \(address): \(error); the host runs on without it")
             try? await gracefulShutdown()

@@ -82,7 +82,7 @@ public final class PluginReloader: Service, Sendable {
             tick += 1
             if tick % 10 == 0 {
                 if Self.fingerprint(file) != state.withLock({ $0.fingerprint }) { _ = reload() }
-                else { reloading.withLock { _ in restartReplacedLibraries() } }
+                else { _ = reloading.withLock { _ in restartReplacedLibraries() } }
             }
         }
     }

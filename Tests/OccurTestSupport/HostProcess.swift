@@ -13,8 +13,8 @@ public final class HostProcess {
     public init(_ arguments: [String], in directory: String) throws {
         stdoutPath = directory + "/occur-\(UUID().uuidString.prefix(8)).out"
         stderrPath = stdoutPath.replacingOccurrences(of: ".out", with: ".err")
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: Fixtures.occurExecutable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
