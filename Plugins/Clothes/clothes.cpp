@@ -52,6 +52,7 @@
 #include "occur_plugin.h"
 #include "occur_plugin_boundary.hpp"
 #include "occur_plugin_config.hpp"
+#include "occur_plugin_frame.hpp"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -187,20 +188,7 @@ struct ClothesPlugin {
 
     void log(int32_t level, const std::string &message) const { host->log(host->context, level, message.c_str()); }
 
-    bool frameImage(const occur_frame *frame, cv::Mat &bgr) {
-        if (!frame || !OCCUR_HAS_FIELD(frame, occur_frame, pixels) || !frame->pixels) return false;
-        const auto data = const_cast<uint8_t *>(frame->pixels);
-        const int w = int(frame->width), h = int(frame->height);
-        switch (frame->pixel_format) {
-        case OCCUR_PIXEL_BGR8: bgr = cv::Mat(h, w, CV_8UC3, data, size_t(frame->stride)); return true;
-        case OCCUR_PIXEL_BGRA8: cv::cvtColor(cv::Mat(h, w, CV_8UC4, data, size_t(frame->stride)), bgr, cv::COLOR_BGRA2BGR); return true;
-        case OCCUR_PIXEL_GRAY8: cv::cvtColor(cv::Mat(h, w, CV_8UC1, data, size_t(frame->stride)), bgr, cv::COLOR_GRAY2BGR); return true;
-        default:
-            if (!warnedFormat) log(OCCUR_LOG_WARN, "unsupported pixel format " + std::to_string(frame->pixel_format));
-            warnedFormat = true;
-            return false;
-        }
-    }
+    bool frameImage(const occur_frame *frame, cv::Mat &image) { return occur::bgrImage(host, frame, image, warnedFormat); }
 
     /// Dominant colours and texture of the pixels of `bgr` under `mask`.
     RegionResult analyse(const cv::Mat &bgr, const cv::Mat &mask) {
@@ -445,12 +433,7 @@ occur_status create(const occur_host_api *host, const char *config_json, void **
     return occur::guarded(host, "create", [&]() -> occur_status {
         auto plugin = std::make_unique<ClothesPlugin>();
         plugin->host = host;
-        try {
-            plugin->config = parseConfig(config_json);
-        } catch (const ConfigError &e) {
-            say(OCCUR_LOG_ERROR, e.what());
-            return OCCUR_ERR_INVALID_CONFIG;
-        }
+        if (!occur::parsed(host, [&] { plugin->config = parseConfig(config_json); })) return OCCUR_ERR_INVALID_CONFIG;
         char line[256];
         std::snprintf(line, sizeof line,
                       "clothes ready (min_visibility %.2f, clusters %d, min_region_pixels %d, pattern_threshold %.0f)",

@@ -306,12 +306,7 @@ occur_status create(const occur_host_api *host, const char *config_json, void **
     return occur::guarded(host, "create", [&]() -> occur_status {
         auto plugin = std::make_unique<MaskPlugin>();
         plugin->host = host;
-        try {
-            plugin->config = parseConfig(config_json);
-        } catch (const ConfigError &e) {
-            say(OCCUR_LOG_ERROR, e.what());
-            return OCCUR_ERR_INVALID_CONFIG;
-        }
+        if (!occur::parsed(host, [&] { plugin->config = parseConfig(config_json); })) return OCCUR_ERR_INVALID_CONFIG;
         const std::string model = plugin->config.modelsDir + "/" + kModelFile;
         if (!occur::requireModel(host, model)) return OCCUR_ERR_FAILED;
         plugin->net = cv::dnn::readNetFromONNX(model);

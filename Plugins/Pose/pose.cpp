@@ -82,6 +82,7 @@
 #include "occur_plugin.h"
 #include "occur_plugin_boundary.hpp"
 #include "occur_plugin_config.hpp"
+#include "occur_plugin_frame.hpp"
 #include "head_pose.hpp"
 #include "person_outline.hpp"
 #include "openpose.hpp"
@@ -403,25 +404,7 @@ struct PosePlugin {
         return emit("fall_suspected", buf, track, box, -1.f);
     }
 
-    /// The frame's pixels as BGR: a header over the host's buffer, converted only when not BGR.
-    bool frameImage(const occur_frame *frame, cv::Mat &image) {
-        if (!frame || !OCCUR_HAS_FIELD(frame, occur_frame, pixels) || !frame->pixels) return false;
-        auto *pixels = const_cast<uint8_t *>(frame->pixels);
-        const int w = int(frame->width), h = int(frame->height);
-        switch (frame->pixel_format) {
-        case OCCUR_PIXEL_BGR8: image = cv::Mat(h, w, CV_8UC3, pixels, size_t(frame->stride)); return true;
-        case OCCUR_PIXEL_BGRA8:
-            cv::cvtColor(cv::Mat(h, w, CV_8UC4, pixels, size_t(frame->stride)), image, cv::COLOR_BGRA2BGR);
-            return true;
-        case OCCUR_PIXEL_GRAY8:
-            cv::cvtColor(cv::Mat(h, w, CV_8UC1, pixels, size_t(frame->stride)), image, cv::COLOR_GRAY2BGR);
-            return true;
-        default:
-            if (!warnedFormat) log(OCCUR_LOG_WARN, "unsupported pixel format " + std::to_string(frame->pixel_format));
-            warnedFormat = true;
-            return false;
-        }
-    }
+    bool frameImage(const occur_frame *frame, cv::Mat &image) { return occur::bgrImage(host, frame, image, warnedFormat); }
 
     /// OpenPose on the whole frame: one pose per person found. A person takes the track of the
     /// first of `faces` whose box holds their nose, an eye or their neck.
@@ -520,12 +503,7 @@ occur_status create(const occur_host_api *host, const char *config_json, void **
     return occur::guarded(host, "create", [&]() -> occur_status {
         auto plugin = std::make_unique<PosePlugin>();
         plugin->host = host;
-        try {
-            plugin->config = parseConfig(config_json);
-        } catch (const ConfigError &e) {
-            say(OCCUR_LOG_ERROR, e.what());
-            return OCCUR_ERR_INVALID_CONFIG;
-        }
+        if (!occur::parsed(host, [&] { plugin->config = parseConfig(config_json); })) return OCCUR_ERR_INVALID_CONFIG;
         if (plugin->config.model == "openpose") {
             const std::string model = plugin->config.modelsDir + "/" + kOpenPoseModelFile;
             if (!occur::requireModel(host, model)) return OCCUR_ERR_FAILED;

@@ -20,6 +20,19 @@ struct ConfigError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+/// Runs `parse` (the plugin's config reader) in create: a ConfigError is logged and false
+/// returned, and create then returns OCCUR_ERR_INVALID_CONFIG.
+template <class Parse>
+bool parsed(const occur_host_api *host, Parse &&parse) {
+    try {
+        parse();
+        return true;
+    } catch (const ConfigError &e) {
+        host->log(host->context, OCCUR_LOG_ERROR, e.what());
+        return false;
+    }
+}
+
 /// Opens `json` (NULL or "" = {}) into `storage` and returns its root, a JSON object.
 inline cv::FileNode openConfig(cv::FileStorage &storage, const char *json) {
     const std::string text = json && *json ? json : "{}";
