@@ -31,9 +31,7 @@ public final class Dispatcher: Sendable {
     }
 
     public func publish(_ event: Event) {
-        for worker in workers where worker.wants(event) {
-            worker.offer(event)
-        }
+        for worker in workers { worker.route(event) }
     }
 
     /// True when some worker would take events of this kind (lets capture skip building

@@ -155,9 +155,18 @@ public final class PluginWorker: Sendable {
         return seconds
     }
 
-    /// Offers an event that passed the filters: cooldown first, then the queue.
-    func offer(_ event: Event) {
-        guard routing.withLock({ $0.gate }).admit(event) else {
+    /// Takes `event` if this plugin wants it (kind, camera, not its own result, not paused):
+    /// cooldown first, then the queue. One look at the routing settings per event.
+    func route(_ event: Event) {
+        guard !paused.load(ordering: .relaxed) else { return }
+        let gate = routing.withLock { r -> CooldownGate? in
+            guard r.kindMask & event.kind.rawValue != 0 else { return nil }
+            if let cameras = r.settings.cameras, !cameras.contains(event.cameraID) { return nil }
+            if event.kind == .pluginResult, event.sourcePlugin == r.settings.id { return nil }
+            return r.gate
+        }
+        guard let gate else { return }
+        guard gate.admit(event) else {
             droppedByCooldown.add(1, ordering: .relaxed)
             return
         }
@@ -183,16 +192,6 @@ public final class PluginWorker: Sendable {
     public func setPaused(_ value: Bool) {
         paused.store(value, ordering: .relaxed)
         if !value { endpoint.reenable() }
-    }
-
-    func wants(_ event: Event) -> Bool {
-        guard !paused.load(ordering: .relaxed) else { return false }
-        return routing.withLock { r in
-            guard r.kindMask & event.kind.rawValue != 0 else { return false }
-            if let cameras = r.settings.cameras, !cameras.contains(event.cameraID) { return false }
-            if event.kind == .pluginResult, event.sourcePlugin == r.settings.id { return false }
-            return true
-        }
     }
 
     private func run() {
