@@ -72,13 +72,7 @@ public struct AccessTokens: Sendable {
         let none = try store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM tokens") ?? 0 } == 0
         guard none else { return nil }
         let (_, secret) = try create(role: .admin, name: "first-run admin")
-        unlink(path)
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw StoreError(message: "cannot create \(path): \(String(cString: strerror(errno)))") }
-        let bytes = Array((secret + "\n").utf8)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard written == bytes.count else { throw StoreError(message: "cannot write \(path)") }
+        try writePrivateFile(secret + "\n", to: path, exclusive: false, describing: "the admin token file")
         return path
     }
 
