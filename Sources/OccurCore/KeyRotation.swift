@@ -45,12 +45,8 @@ public enum KeyRotation {
         progress("re-sealed \(report.embeddings) embeddings")
 
         // 3: images under snapshots/, one file at a time (write new, then rename over / remove the old).
-        let root = URL(fileURLWithPath: dataDir).appendingPathComponent("snapshots")
-        let files = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey])?
-            .compactMap { $0 as? URL }.filter { (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true } ?? []
-        for url in files.sorted(by: { $0.path < $1.path }) {
-            let sealed = url.path.hasSuffix(DataProtection.sealedExtension)
-            guard sealed || url.pathExtension.lowercased() == "jpg" else { continue }
+        let files = snapshotImages(in: dataDir)
+        for (url, sealed) in files {
             let data = try ring.seal(ring.open(Data(contentsOf: url), .image), .image)
             if sealed {
                 try data.write(to: url, options: .atomic)
@@ -74,6 +70,18 @@ public enum KeyRotation {
         try DataProtection.writeKeyFile(keyPath, keys: [key])   // 4: old keys gone
         return report
     }
+
+    /// The image files under `<data dir>/snapshots`, sealed (`*.sealed`) or plain (`*.jpg`, from
+    /// before encryption was on), in path order.
+    static func snapshotImages(in dataDir: String) -> [(url: URL, sealed: Bool)] {
+        let root = URL(fileURLWithPath: dataDir).appendingPathComponent("snapshots")
+        let files = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey])?
+            .compactMap { $0 as? URL }.filter { (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true } ?? []
+        return files.sorted { $0.path < $1.path }.compactMap { url in
+            let sealed = url.path.hasSuffix(DataProtection.sealedExtension)
+            return sealed || url.pathExtension.lowercased() == "jpg" ? (url, sealed) : nil
+        }
+    }
 }
 
 /// How much biometric data is sealed and how much is plain (from before encryption was on).
@@ -87,10 +95,8 @@ public struct ProtectionCensus: Sendable, Equatable {
                 if DataProtection.isSealed(vector) { census.sealedEmbeddings += 1 } else { census.plainEmbeddings += 1 }
             }
         }
-        let root = URL(fileURLWithPath: store.dataDir).appendingPathComponent("snapshots")
-        for case let url as URL in FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) ?? .init() {
-            if url.path.hasSuffix(DataProtection.sealedExtension) { census.sealedImages += 1 }
-            else if url.pathExtension.lowercased() == "jpg" { census.plainImages += 1 }
+        for image in KeyRotation.snapshotImages(in: store.dataDir) {
+            if image.sealed { census.sealedImages += 1 } else { census.plainImages += 1 }
         }
         return census
     }
