@@ -72,7 +72,7 @@ public struct AccessTokens: Sendable {
         let none = try store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM tokens") ?? 0 } == 0
         guard none else { return nil }
         let (_, secret) = try create(role: .admin, name: "first-run admin")
-        try writePrivateFile(secret + "\n", to: path, exclusive: false, describing: "the admin token file")
+        try PrivateFiles.write(Data((secret + "\n").utf8), to: path, describing: "the admin token file")
         return path
     }
 

@@ -10,10 +10,11 @@ public final class DataDirectoryLock: Sendable {
 
     /// Takes the lock or fails at once, saying that another process holds it.
     public init(dataDir: String, purpose: String) throws {
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        try PrivateFiles.makeDirectory(dataDir)
         path = (dataDir as NSString).appendingPathComponent("run.lock")
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, PrivateFiles.fileMode)
         guard fd >= 0 else { throw ProtectionError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        _ = fchmod(fd, PrivateFiles.fileMode)
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
             close(fd)

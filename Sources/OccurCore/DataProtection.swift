@@ -72,7 +72,7 @@ public final class DataProtection: Sendable {
         }
         guard seal else { return .off }
         let key = SymmetricKey(size: .bits256)
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        try PrivateFiles.makeDirectory(dataDir)
         do {
             try writeKeyFile(path, keys: [key], exclusive: true)
         } catch where FileManager.default.fileExists(atPath: path) {
@@ -159,7 +159,7 @@ public final class DataProtection: Sendable {
         return keys
     }
 
-    /// Writes the key file (mode 0600, crash-safe: writePrivateFile); `exclusive` fails if one exists.
+    /// Writes the key file (mode 0600, crash-safe: PrivateFiles.write); `exclusive` fails if one exists.
     static func writeKeyFile(_ path: String, keys: [SymmetricKey], exclusive: Bool = false) throws {
         var text = """
             # Occur data key (AES-256-GCM). It seals face crops, snapshots and embeddings.
@@ -168,40 +168,17 @@ public final class DataProtection: Sendable {
 
             """
         for key in keys { text += key.withUnsafeBytes { Data($0) }.base64EncodedString() + "\n" }
-        try writePrivateFile(text, to: path, exclusive: exclusive, describing: "the data key")
-    }
-}
-
-/// Writes `text` to `path` with mode 0600 from the start: into a temporary file, synced, then
-/// renamed over `path` (or, when `exclusive`, linked to it, failing if `path` exists), so that
-/// a crash leaves either the old file or the new one, never a part or a readable moment.
-func writePrivateFile(_ text: String, to path: String, exclusive: Bool, describing what: String) throws {
-    let temporary = path + ".new"
-    unlink(temporary)
-    let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-    guard fd >= 0 else { throw ProtectionError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
-    let bytes = Array(text.utf8)
-    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    let synced = fsync(fd) == 0
-    close(fd)
-    guard written == bytes.count, synced else {
-        unlink(temporary)
-        throw ProtectionError("cannot write \(temporary)")
-    }
-    if exclusive {
-        guard link(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw ProtectionError("cannot create \(what) \(path): \(reason)")
-        }
-        unlink(temporary)
-    } else if rename(temporary, path) != 0 {
-        throw ProtectionError("cannot replace \(what) \(path): \(String(cString: strerror(errno)))")
+        try PrivateFiles.write(Data(text.utf8), to: path, exclusive: exclusive, describing: "the data key")
     }
 }
 
 public struct ProtectionError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    init(_ message: String) { self.message = message }
+    /// The errno of the failed system call, when one failed (ENOSPC: the disk is full).
+    public var code: Int32?
+    init(_ message: String, code: Int32? = nil) {
+        self.message = message
+        self.code = code
+    }
     public var description: String { message }
 }

@@ -43,8 +43,8 @@ public final class EventStore: Sendable {
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
         config.readonly = readOnly
         if !readOnly {
-            try FileManager.default.createDirectory(
-                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try PrivateFiles.makeDirectory((path as NSString).deletingLastPathComponent)
+            try PrivateFiles.prepareDatabaseFile(path)   // 0600, and so its -wal and -shm files
         } else if !FileManager.default.fileExists(atPath: path) {
             throw StoreError(message: "no event database at \(path) (has `occur run` been started with this config?)")
         }

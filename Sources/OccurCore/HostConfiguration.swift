@@ -11,7 +11,7 @@ public struct HostConfiguration: Sendable {
     public var detection = DetectionConfiguration()
     public var recognition = RecognitionConfiguration()
     public var tracking = TrackingConfiguration()
-    /// Where scripts/models put the model files. Default `~/.cache/occur/models` (or $OCCUR_MODELS).
+    /// Where scripts/models put the model files. Default `$OCCUR_MODELS`, else `$OCCUR_CACHE/models`, else `~/.cache/occur/models`.
     public var modelsDir: String = ModelFiles.defaultDirectory
     public var storage = StorageConfiguration()
     public var api = APIConfiguration()
@@ -264,9 +264,20 @@ extension StorageConfiguration {
     }
 }
 
-/// `~` and relative paths in a config file are resolved against the user's home and the file's folder.
-func resolvePath(_ path: String, relativeTo base: String) -> String {
-    let expanded = (path as NSString).expandingTildeInPath
+/// `~` and relative paths in a config file are resolved against the user's home and the file's
+/// folder; `${NAME:-fallback}` is the environment variable NAME, or the fallback when it is unset
+/// or empty (the shipped occur.yaml finds the samples under `${OCCUR_CACHE:-~/.cache/occur}`).
+func resolvePath(_ path: String, relativeTo base: String,
+                 environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    var path = Substring(path), substituted = ""
+    while let start = path.range(of: "${"), let end = path[start.upperBound...].firstIndex(of: "}") {
+        let parts = path[start.upperBound..<end].components(separatedBy: ":-")
+        let value = environment[parts[0]].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (parts.count > 1 ? parts.dropFirst().joined(separator: ":-") : "")
+        substituted += path[..<start.lowerBound] + value   // a value is never expanded again
+        path = path[path.index(after: end)...]
+    }
+    let expanded = ((substituted + path) as NSString).expandingTildeInPath
     if expanded.hasPrefix("/") { return expanded }
     return URL(fileURLWithPath: base).appendingPathComponent(expanded).standardizedFileURL.path
 }

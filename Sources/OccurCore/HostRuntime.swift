@@ -35,6 +35,11 @@ public final class HostRuntime: Sendable {
         self.registry = registry
         self.logger = logger
         lock = try DataDirectoryLock(dataDir: configuration.dataDir, purpose: "occur run")
+        let loosened = try PrivateFiles.tighten(configuration.dataDir)
+        if !loosened.isEmpty {
+            let shown = loosened.prefix(5).map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
+            logger.notice("data dir \(configuration.dataDir): \(loosened.count) entries were readable by others and are now owner-only (directories 0700, files 0600): \(shown)\(loosened.count > 5 ? ", ..." : "")")
+        }
         store = try EventStore(configuration)
         gallery = try FaceGallery(store: store)
         if let faceDB = configuration.recognition.faceDB {

@@ -49,10 +49,10 @@ public enum KeyRotation {
         for (url, sealed) in files {
             let data = try ring.seal(ring.open(Data(contentsOf: url), .image), .image)
             if sealed {
-                try data.write(to: url, options: .atomic)
+                try PrivateFiles.write(data, to: url.path, describing: "the snapshot")
             } else {   // a plain crop from before encryption: sealed beside it, the event pointed there, then removed
                 let target = url.path + DataProtection.sealedExtension
-                try data.write(to: URL(fileURLWithPath: target), options: .atomic)
+                try PrivateFiles.write(data, to: target, describing: "the snapshot")
                 let relative = String(url.path.dropFirst(dataDir.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
                 try store.pool.write { db in
                     for column in ["snapshot_face", "snapshot_frame"] {

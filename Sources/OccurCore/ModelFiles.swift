@@ -17,10 +17,11 @@ public struct ModelFiles: Sendable {
         case maskClassifier = "face_mask_detector.onnx"
     }
 
-    /// Default `~/.cache/occur/models`, or `$OCCUR_MODELS`.
+    /// `$OCCUR_MODELS`, else `$OCCUR_CACHE/models`, else `~/.cache/occur/models` (as scripts/models).
     public static var defaultDirectory: String {
-        ProcessInfo.processInfo.environment["OCCUR_MODELS"]
-            ?? (NSHomeDirectory() + "/.cache/occur/models")
+        let environment = ProcessInfo.processInfo.environment
+        return environment["OCCUR_MODELS"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ((environment["OCCUR_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.cache/occur")) + "/models")
     }
 
     public let directory: String

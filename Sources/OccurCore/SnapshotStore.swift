@@ -111,9 +111,9 @@ public final class SnapshotStore: Service, Sendable {
     }
 
     private func save(_ image: Frame, at path: String) throws {
-        let url = URL(fileURLWithPath: dataDir).appendingPathComponent(path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try protection.seal(image.jpeg(), .image).write(to: url, options: .atomic)
+        let file = (dataDir as NSString).appendingPathComponent(path)
+        try PrivateFiles.makeDirectory((file as NSString).deletingLastPathComponent)
+        try PrivateFiles.write(protection.seal(image.jpeg(), .image), to: file, sync: false, describing: "the snapshot")
     }
 
     /// Writes what is queued and ends the thread. Blocks until done.

@@ -168,6 +168,7 @@ public final class StorageSpace: Service, Sendable {
     /// (directly or as a Foundation file error's cause).
     static func isDiskFull(_ error: Error) -> Bool {
         if let error = error as? DatabaseError { return error.resultCode == .SQLITE_FULL }
+        if let error = error as? ProtectionError, let code = error.code { return code == ENOSPC || code == EDQUOT }
         if let error = error as? CocoaError, error.code == .fileWriteOutOfSpace { return true }
         let ns = error as NSError
         if ns.domain == NSPOSIXErrorDomain, ns.code == Int(ENOSPC) || ns.code == Int(EDQUOT) { return true }

@@ -125,6 +125,17 @@ import OccurTestSupport
         #expect(error?.message == "this key is required")
     }
 
+    @Test func pathsExpandEnvironmentVariablesWithFallbacks() {
+        let env = ["OCCUR_CACHE": "/srv/cache", "EMPTY": ""]
+        #expect(resolvePath("${OCCUR_CACHE:-~/.cache/occur}/samples", relativeTo: "/etc", environment: env) == "/srv/cache/samples")
+        #expect(resolvePath("${UNSET:-/opt/x}/a", relativeTo: "/etc", environment: env) == "/opt/x/a")
+        #expect(resolvePath("${EMPTY:-/opt/y}", relativeTo: "/etc", environment: env) == "/opt/y")
+        #expect(resolvePath("${UNSET:-~/c}/d", relativeTo: "/etc", environment: env) == NSHomeDirectory() + "/c/d")
+        #expect(resolvePath("${UNSET}data", relativeTo: "/etc", environment: env) == "/etc/data")
+        #expect(resolvePath("${OCCUR_CACHE}${OCCUR_CACHE}", relativeTo: "/", environment: env) == "/srv/cache/srv/cache")
+        #expect(resolvePath("/a/${LOOP}", relativeTo: "/", environment: ["LOOP": "${LOOP}"]) == "/a/${LOOP}")   // not again
+    }
+
     @Test func theShippedConfigFilesAreValid() throws {
         let host = try HostConfiguration.load(contentsOf: Fixtures.packageRoot + "/occur.yaml")
         #expect(!host.cameras.isEmpty)

@@ -31,10 +31,13 @@ public enum Fixtures {
 
     public static var occurExecutable: String { "\(buildDirectory)/occur" }
 
-    /// Face photos from the face_recognition sdist, put there by scripts/setup.
+    /// Face photos from the face_recognition sdist, put there by scripts/setup:
+    /// `$OCCUR_SAMPLES/faces`, else `$OCCUR_CACHE/samples/faces`, else `~/.cache/occur/samples/faces`.
     public static var facesDirectory: String {
-        ProcessInfo.processInfo.environment["OCCUR_SAMPLES"].map { $0 + "/faces" }
-            ?? (NSHomeDirectory() + "/.cache/occur/samples/faces")
+        let environment = ProcessInfo.processInfo.environment
+        if let samples = environment["OCCUR_SAMPLES"], !samples.isEmpty { return samples + "/faces" }
+        let cache = environment["OCCUR_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.cache/occur")
+        return cache + "/samples/faces"
     }
 
     public static func faceImage(_ name: String) -> String { facesDirectory + "/" + name }

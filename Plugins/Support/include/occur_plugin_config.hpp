@@ -67,9 +67,11 @@ inline std::string expandHome(const std::string &path) {
     return std::string(home ? home : "") + path.substr(1);
 }
 
-/// Where scripts/models puts model files: $OCCUR_MODELS, else ~/.cache/occur/models.
+/// Where scripts/models puts model files: $OCCUR_MODELS, else $OCCUR_CACHE/models, else
+/// ~/.cache/occur/models.
 inline std::string defaultModelsDir() {
     if (const char *env = std::getenv("OCCUR_MODELS"); env && *env) return env;
+    if (const char *cache = std::getenv("OCCUR_CACHE"); cache && *cache) return std::string(cache) + "/models";
     const char *home = std::getenv("HOME");
     return std::string(home && *home ? home : ".") + "/.cache/occur/models";
 }
