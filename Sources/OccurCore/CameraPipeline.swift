@@ -12,6 +12,8 @@ public struct CameraCounters: Sendable, Equatable {
     public var recognitions: Int64 = 0
     /// Faces not matched because they were too small or blurred (quality gate).
     public var facesBelowQuality: Int64 = 0
+    /// face_unassessed events: tracks told why they could not be recognised yet.
+    public var unassessedAnnouncements: Int64 = 0
     /// Live sources: times frames flowed again after the source was lost.
     public var reconnects: Int = 0
     /// Live sources: times the source was lost (closed, failed, stalled, or not openable).
@@ -104,7 +106,7 @@ public final class CameraPipeline: Sendable {
                     if recognition.recognitions > before { recognizeTime?.recordNanoseconds(monotonicNanos() - start) }
                     if let announcement {
                         publish(announcement.kind, face: update.faces[i], input: input, payload: announcement.payload,
-                                snapshot: true)
+                                snapshot: announcement.kind != .faceUnassessed)
                     }
                 }
             }
@@ -129,6 +131,7 @@ public final class CameraPipeline: Sendable {
                 $0.tracksStarted += Int64(update.appeared.count)
                 $0.recognitions = Int64(recognition?.recognitions ?? 0)
                 $0.facesBelowQuality = Int64(recognition?.belowQuality ?? 0)
+                $0.unassessedAnnouncements = Int64(recognition?.unassessedAnnouncements ?? 0)
                 $0.reconnects = source.reconnects
                 $0.unreadableImages = source.unreadableImages
             }
