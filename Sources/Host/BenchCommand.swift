@@ -209,7 +209,7 @@ extension Occur.Bench {
         @Option(help: "Frames per source at most.") var frames = 100_000
         @Option(help: "Scale each frame by this factor first (0.5 = faces half as big).") var scale = 1.0
         @Option(help: "Keep this fraction of the light (0.3 = every pixel times 0.3).") var brightness = 1.0
-        @Option(help: "Blur: shrink by this factor and enlarge back (1 = none).") var blur = 1
+        @Option(help: "Gaussian blur of this standard deviation in pixels, after scaling (0 = none).") var blur = 0.0
         @Option(help: "Re-encode each changed frame as JPEG of this quality.") var jpegQuality: Int?
         @Option(help: "Host settings whose detection and recognition.quality sections to use (models_dir too).")
         var config: String?

@@ -15,8 +15,8 @@ public enum QualityBenchmark {
         public var brightness: Double = 1
         /// Re-encode as JPEG of this quality after the other changes (compression of a dim picture).
         public var jpegQuality: Int? = nil
-        /// Blur: shrink by this factor and enlarge back (1 = none).
-        public var blur: Int = 1
+        /// Gaussian blur of this standard deviation in pixels, after scaling (0 = none).
+        public var blur: Double = 0
 
         public init() {}
 
@@ -24,7 +24,7 @@ public enum QualityBenchmark {
             var parts: [String] = []
             if scale != 1 { parts.append("scaled \(scale)") }
             if brightness != 1 { parts.append("light \(Int((brightness * 100).rounded())) % (pixels times \(brightness))") }
-            if blur > 1 { parts.append("blurred (shrunk 1/\(blur) and enlarged back)") }
+            if blur > 0 { parts.append("Gaussian blur sigma \(blur) px") }
             if let jpegQuality { parts.append("re-encoded JPEG quality \(jpegQuality)") }
             return parts.isEmpty ? "as recorded" : parts.joined(separator: ", ")
         }
@@ -35,11 +35,7 @@ public enum QualityBenchmark {
                 out = out.resized(width: max(1, Int(Double(out.width) * scale)), height: max(1, Int(Double(out.height) * scale)))
             }
             if brightness != 1 { out = out.brightness(scaledBy: brightness) }
-            if blur > 1 {
-                let (width, height) = (out.width, out.height)
-                out = out.resized(width: max(1, width / blur), height: max(1, height / blur))
-                    .resized(width: width, height: height)
-            }
+            if blur > 0 { out = out.blurred(sigma: blur) }
             if let jpegQuality { out = try Frame.decode(out.jpeg(quality: jpegQuality)) }
             return out
         }

@@ -103,6 +103,11 @@ public final class Frame: @unchecked Sendable {
         ov_frame_scaled_brightness(handle, gain).map(Frame.init) ?? self
     }
 
+    /// A copy blurred by a Gaussian of `sigma` pixels, as a face out of focus or moving.
+    public func blurred(sigma: Double) -> Frame {
+        ov_frame_gaussian_blurred(handle, sigma).map(Frame.init) ?? self
+    }
+
     /// Mean brightness of the frame, 0...255.
     public var meanBrightness: Double { ov_frame_mean_brightness(handle) }
 

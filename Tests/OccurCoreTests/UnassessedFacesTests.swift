@@ -107,7 +107,7 @@ import OccurTestSupport
     @Test func aBlurredFaceIsToldTooBlurryWithItsSharpness() throws {
         let dir = Fixtures.temporaryDirectory("blurred")
         var variant = QualityBenchmark.Variant()
-        variant.blur = 6   // heavily blurred: shrunk and enlarged back
+        variant.blur = 6   // heavily blurred: a Gaussian of 6 px, as a face far out of focus
         let site = try Site(source: try Self.clip(variant, in: dir))
         try site.occur(["run"])
         let tracks = Self.tracks(try site.events())

@@ -186,6 +186,9 @@ double ov_frame_mean_brightness(const ov_frame *src);
 /* A new frame: every pixel multiplied by `gain` (saturating), as if the scene had that
  * fraction of its light (gain < 1 darkens). NULL on failure. */
 ov_frame *ov_frame_scaled_brightness(const ov_frame *src, double gain);
+/* A new frame: `src` blurred by a Gaussian of standard deviation `sigma` pixels (as a face
+ * out of focus or moving). NULL on failure. */
+ov_frame *ov_frame_gaussian_blurred(const ov_frame *src, double sigma);
 
 /* Variance of the Laplacian of the region scaled to 112 pixels wide: a sharpness score
  * (higher = sharper) that does not depend on the region's size. With normalize_contrast
