@@ -12,8 +12,6 @@ public struct CameraCounters: Sendable, Equatable {
     public var recognitions: Int64 = 0
     /// Faces not matched because they were too small or blurred (quality gate).
     public var facesBelowQuality: Int64 = 0
-    /// face_unassessed events: tracks told why they could not be recognised yet.
-    public var unassessedAnnouncements: Int64 = 0
     /// Live sources: times frames flowed again after the source was lost.
     public var reconnects: Int = 0
     /// Live sources: times the source was lost (closed, failed, stalled, or not openable).
@@ -131,7 +129,6 @@ public final class CameraPipeline: Sendable {
                 $0.tracksStarted += Int64(update.appeared.count)
                 $0.recognitions = Int64(recognition?.recognitions ?? 0)
                 $0.facesBelowQuality = Int64(recognition?.belowQuality ?? 0)
-                $0.unassessedAnnouncements = Int64(recognition?.unassessedAnnouncements ?? 0)
                 $0.reconnects = source.reconnects
                 $0.unreadableImages = source.unreadableImages
             }

@@ -2,8 +2,8 @@ import Foundation
 import Logging
 
 /// Recognition for the live tracks of one camera: when to (re)recognise a track, the quality
-/// gate, clustering of unknown faces into stable `unknown-N` identities, and which
-/// appearance to announce. Lives on the camera's thread.
+/// gate, clustering of unknown faces into stable `unknown-N` identities, which appearance to
+/// announce, and why a track has no answer yet (face_unassessed). Lives on the camera's thread.
 final class TrackRecognition {
     struct State {
         var recognition: Recognition
@@ -40,7 +40,6 @@ final class TrackRecognition {
     private let logger: Logger
     private(set) var recognitions = 0
     private(set) var belowQuality = 0
-    private(set) var unassessedAnnouncements = 0
 
     init(recognizer: FaceRecognizer, configuration: RecognitionConfiguration, logger: Logger) {
         self.recognizer = recognizer
@@ -137,7 +136,6 @@ final class TrackRecognition {
         }
         track.announced = reason
         track.announcedAt = nanos
-        unassessedAnnouncements += 1
         return Announcement(kind: .faceUnassessed, payload: reason.payloadJSON)
     }
 

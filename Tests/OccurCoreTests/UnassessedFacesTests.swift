@@ -222,4 +222,28 @@ import OccurTestSupport
         #expect(first.kind == "face_recognized" && first.frameIndex == obama.appeared.frameIndex,
                 "\(obama.answers.map { "\($0.kind)@\($0.frameIndex ?? -1) \($0.payload)" })")
     }
+
+    @Test func faceUnassessedReachesAPluginThatListsItButNoneBuiltAgainstABI10() throws {
+        // plugins.yaml accepts the kind ...
+        let registry = try PluginRegistry(ConfigNode.parse("plugins:\n  fixture_ok:\n    events: [face_unassessed]\n",
+                                                           file: "/etc/occur/plugins.yaml"))
+        #expect(registry.plugins.first?.events == [.faceUnassessed])
+        // ... and a real .so built against this header (1.1, OCCUR_EVENT_ALL) receives it.
+        let record = Fixtures.temporaryDirectory("record") + "/events.txt"
+        let library = try PluginLibrary.load(path: Fixtures.plugin("FixtureOK"), expectedID: "fixture_ok")
+        #expect(library.abiMinor == 1 && library.wantedEvents.contains(.faceUnassessed))
+        let worker = try PluginWorker(library: library, settings: .fixture("fixture_ok", library: library.path,
+                                                                           config: "{\"record\": \"\(record)\"}",
+                                                                           events: [.faceUnassessed]),
+                                      logger: Fixtures.logger) { _, _ in }
+        let dispatcher = Dispatcher(workers: [worker])
+        for (i, kind) in [EventKind.faceAppeared, .faceUnassessed, .faceLeft].enumerated() {
+            dispatcher.publish(TestEvents.event(kind, sequence: UInt64(i + 1)))
+        }
+        dispatcher.drainBlocking()
+        #expect(RecordedEvent.read(record).map(\.kind) == [EventKind.faceUnassessed.rawValue])
+        // A plugin built against 1.0 never gets it, whatever bits its descriptor sets.
+        #expect(!EventKind.kinds(inMask: 0xFFFF_FFFF, abiMinor: 0).contains(.faceUnassessed))
+        #expect(EventKind.kinds(inMask: 0xFFFF_FFFF, abiMinor: 0).count == EventKind.allCases.count - 1)
+    }
 }
