@@ -117,9 +117,11 @@ typedef int32_t occur_status;
 #define OCCUR_EVENT_FACE_UNKNOWN    (1u << 3) /* a track matched nobody enrolled */
 #define OCCUR_EVENT_FACE_LEFT       (1u << 4) /* a track ended; payload has dwell_seconds */
 #define OCCUR_EVENT_PLUGIN_RESULT   (1u << 5) /* another plugin emitted a result */
-/* Since 1.1: a track that could not be recognised yet, and why. Sent when the track is
- * first held (by the quality gate, or because the face could not be embedded) and again
- * when the reason changes; a later success still brings FACE_RECOGNIZED or FACE_UNKNOWN.
+/* Since 1.1: a track that has no answer yet could not be recognised, and why. Sent on the
+ * frame the track is first held (by the quality gate, or because the face could not be
+ * embedded) and again when the reason changes (at most once per uncertain_recheck_seconds),
+ * never per frame; a later frame that passes still brings FACE_RECOGNIZED or FACE_UNKNOWN.
+ * faces[0] is the face as held.
  * payload: {"reason": "too_small" | "too_blurry" | "no_landmarks" | "embedder_failed",
  *           "value": measured, "threshold": required}  ("value"/"threshold" are absent
  * for reasons that have no measure). */
