@@ -200,8 +200,9 @@ extension Occur.Bench {
             abstract: "Sizes and sharpness of the faces the detector finds in a video or folder of frames, as the quality gate measures them.",
             discussion: """
                 Prints, per band of face size, how many faces were found, percentiles of their sharpness \
-                (variance of the Laplacian over the face scaled to 112 px, on the lighting-corrected frame \
-                the detector saw) and how many would pass recognition.quality. --scale, --brightness, \
+                (the gate's measure: variance of the Laplacian over the face, scaled down to 112 px when \
+                wider, contrast-normalised, on the lighting-corrected frame the detector saw; and the raw \
+                variance without the normalisation) and how many would pass recognition.quality. --scale, --brightness, \
                 --blur and --jpeg-quality measure a changed copy of every frame instead (stated in the output).
                 """)
 
