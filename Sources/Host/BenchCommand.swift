@@ -8,7 +8,7 @@ extension Occur {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks that print figures (they assert nothing).",
             subcommands: [DispatchBench.self, MemoryBench.self, RecognitionBench.self, GalleryBench.self,
-                          PluginsBench.self, IsolationBench.self])
+                          PluginsBench.self, IsolationBench.self, QualityBench.self])
     }
 }
 
@@ -190,6 +190,60 @@ extension Occur.Bench {
                 } catch {
                     print("pipeline \(detector) + \(name): not available (\(error))")
                 }
+            }
+        }
+    }
+
+    struct QualityBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "quality",
+            abstract: "Sizes and sharpness of the faces the detector finds in a video or folder of frames, as the quality gate measures them.",
+            discussion: """
+                Prints, per band of face size, how many faces were found, percentiles of their sharpness \
+                (the gate's measure: variance of the Laplacian over the face, scaled down to 112 px when \
+                wider, contrast-normalised, on the lighting-corrected frame the detector saw; and the raw \
+                variance without the normalisation) and how many would pass recognition.quality. --scale, --brightness, \
+                --blur and --jpeg-quality measure a changed copy of every frame instead (stated in the output).
+                """)
+
+        @Argument(help: "Videos or folders of frames.") var sources: [String]
+        @Option(help: "Frames per source at most.") var frames = 100_000
+        @Option(help: "Scale each frame by this factor first (0.5 = faces half as big).") var scale = 1.0
+        @Option(help: "Keep this fraction of the light (0.3 = every pixel times 0.3).") var brightness = 1.0
+        @Option(help: "Gaussian blur of this standard deviation in pixels, after scaling (0 = none).") var blur = 0.0
+        @Option(help: "Re-encode each changed frame as JPEG of this quality.") var jpegQuality: Int?
+        @Option(help: "Host settings whose detection and recognition.quality sections to use (models_dir too).")
+        var config: String?
+
+        func run() throws {
+            let logger = bootstrapLogging(level: "error")
+            var host = HostConfiguration()
+            if let config {
+                do { host = try HostConfiguration.load(contentsOf: config) } catch let error as ConfigError {
+                    throw CleanExit.message("error: \(error)", code: 2)
+                }
+            }
+            var variant = QualityBenchmark.Variant()
+            variant.scale = scale
+            variant.brightness = brightness
+            variant.blur = blur
+            variant.jpegQuality = jpegQuality
+            let d = host.detection
+            print("occur bench quality")
+            print("machine:  \(Benchmarks.machineDescription())")
+            print("detector: \(d.detector) (score_threshold \(d.scoreThreshold), min_face_size \(d.minFaceSize), lighting \(d.lighting))")
+            print("frames:   \(variant.text)")
+            var all: [QualityBenchmark.Sample] = []
+            for source in sources {
+                let r = try QualityBenchmark.measure(source: source, frames: frames, variant: variant, detection: d,
+                                                     models: ModelFiles(directory: host.modelsDir), logger: logger)
+                print(String(format: "input:    %@: %d frames %dx%d, mean brightness %.0f, %d faces", source, r.frames,
+                             r.width, r.height, r.meanBrightness, r.samples.count))
+                all += r.samples
+            }
+            for line in QualityBenchmark.table(all, minFaceSize: host.recognition.minQualityFaceSize,
+                                               minSharpness: host.recognition.minSharpness) {
+                print("  " + line)
             }
         }
     }

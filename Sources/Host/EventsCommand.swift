@@ -16,7 +16,7 @@ extension Occur {
         @Option(name: .long, help: "Only events at or after this time: ISO 8601, or an age like 30s, 10m, 2h, 7d.")
         var since: String?
 
-        @Option(name: .long, help: "Only this kind (face_appeared, face_left, a plugin result kind, ...). Repeatable.")
+        @Option(name: .long, help: "Only this kind (face_appeared, face_recognized, face_unknown, face_unassessed, face_left, a plugin result kind, ...). Repeatable.")
         var kind: [String] = []
 
         @Option(name: .long, help: "Only this camera.")

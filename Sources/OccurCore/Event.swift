@@ -9,6 +9,8 @@ public enum EventKind: UInt32, Sendable, CaseIterable, Hashable {
     case faceUnknown = 8
     case faceLeft = 16
     case pluginResult = 32
+    /// A track the quality gate or the embedder could not assess yet (ABI minor 1).
+    case faceUnassessed = 64
 
     /// The name used in plugins.yaml, the event log and the CLI.
     public var name: String {
@@ -19,6 +21,16 @@ public enum EventKind: UInt32, Sendable, CaseIterable, Hashable {
         case .faceUnknown: "face_unknown"
         case .faceLeft: "face_left"
         case .pluginResult: "plugin_result"
+        case .faceUnassessed: "face_unassessed"
+        }
+    }
+
+    /// The plugin ABI minor version whose header first defines this kind: a plugin built
+    /// against an older minor never receives it.
+    public var abiMinor: UInt32 {
+        switch self {
+        case .faceUnassessed: 1
+        default: 0
         }
     }
 
@@ -27,9 +39,10 @@ public enum EventKind: UInt32, Sendable, CaseIterable, Hashable {
         self = kind
     }
 
-    /// The set of kinds in an OCCUR_EVENT_* mask.
-    static func kinds(inMask mask: UInt32) -> Set<EventKind> {
-        Set(allCases.filter { mask & $0.rawValue != 0 })
+    /// The set of kinds in an OCCUR_EVENT_* mask that a plugin built against ABI minor
+    /// `minor` knows.
+    static func kinds(inMask mask: UInt32, abiMinor minor: UInt32 = UInt32(OCCUR_PLUGIN_ABI_MINOR)) -> Set<EventKind> {
+        Set(allCases.filter { mask & $0.rawValue != 0 && $0.abiMinor <= minor })
     }
 }
 

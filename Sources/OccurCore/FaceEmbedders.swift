@@ -20,12 +20,19 @@ public protocol FaceEmbedder: AnyObject {
     var metric: DistanceMetric { get }
     /// Nil when the face cannot be embedded (for SFace: no landmarks).
     func embed(_ face: Face, in frame: Frame) -> [Float]?
+    /// True when the embedder aligns by the detector's five landmarks and cannot work without them.
+    var alignsByLandmarks: Bool { get }
+}
+
+extension FaceEmbedder {
+    public var alignsByLandmarks: Bool { false }
 }
 
 /// OpenCV's FaceRecognizerSF on SFace 2021dec (weights dequantized to fp32):
 /// alignCrop by YuNet's 5 landmarks, 128 floats, compared by cosine.
 public final class SFaceEmbedder: FaceEmbedder {
     public let model = "sface-2021dec"
+    public let alignsByLandmarks = true
     public let dimension = 128
     public let metric = DistanceMetric.cosine
     private let handle: OpaquePointer

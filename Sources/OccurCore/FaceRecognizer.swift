@@ -44,7 +44,18 @@ public final class FaceRecognizer {
 
     /// Nil when the face cannot be embedded (for SFace: a detector without landmarks).
     public func recognize(_ face: Face, in frame: Frame) -> Recognition? {
-        guard let embedding = embedder.embed(face, in: frame) else { return nil }
+        try? recognition(of: face, in: frame).get()
+    }
+
+    /// The recognition, or why the face could not be embedded.
+    public func recognition(of face: Face, in frame: Frame) -> Result<Recognition, UnassessedReason> {
+        guard let embedding = embedder.embed(face, in: frame) else {
+            if embedder.alignsByLandmarks, face.landmarks.count < 5 {
+                return .failure(UnassessedReason(.noLandmarks, value: Double(face.landmarks.count), threshold: 5,
+                                                 measure: "landmarks"))
+            }
+            return .failure(UnassessedReason(.embedderFailed))
+        }
         let nearest = gallery.nearest(embedding, model: embedder.model, metric: embedder.metric, k: 2)
         let best = nearest.first
         let second = nearest.count > 1 ? nearest[1].distance : nil
@@ -52,8 +63,8 @@ public final class FaceRecognizer {
         if let best, best.distance <= threshold, second.map({ $0 - best.distance >= margin }) ?? true {
             identity = best.name
         }
-        return Recognition(identity: identity, distance: best?.distance ?? .infinity, secondDistance: second,
-                           embedding: embedding)
+        return .success(Recognition(identity: identity, distance: best?.distance ?? .infinity, secondDistance: second,
+                                    embedding: embedding))
     }
 }
 

@@ -109,9 +109,11 @@ public struct RecognitionConfiguration: Sendable, Equatable {
     public var maxClusterEmbeddings: Int = 20
     /// Faces smaller than this (pixels, shorter box side) are not matched, clustered or enrolled. Default 48.
     public var minQualityFaceSize: Int = 48
-    /// Faces blurrier than this (variance of the Laplacian over the face scaled to 112 px wide)
-    /// are likewise skipped. Default 20.
-    public var minSharpness: Double = 20
+    /// Faces blurrier than this are likewise skipped: variance of the Laplacian over the face
+    /// (scaled down to 112 px wide when wider) with its contrast normalised (`Frame.sharpness`).
+    /// Default 60, set on Megamind.avi and dlib's faces, as recorded, darker and blurred
+    /// (README, "Quality gate").
+    public var minSharpness: Double = 60
     /// A folder per person (`<face_db>/<name>/*.jpg`) enrolled at start: images not yet
     /// enrolled for the current backend are added. Default none.
     public var faceDB: String? = nil

@@ -148,7 +148,7 @@ public struct PluginLibrary: @unchecked Sendable {
             version: descriptor.version.map { String(cString: $0) } ?? "",
             summary: descriptor.description.map { String(cString: $0) } ?? "",
             abiMajor: major, abiMinor: minor,
-            wantedEvents: EventKind.kinds(inMask: descriptor.events),
+            wantedEvents: EventKind.kinds(inMask: descriptor.events, abiMinor: minor),
             create: create, onEvent: onEvent, destroy: destroy)
     }
 }

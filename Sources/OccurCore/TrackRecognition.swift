@@ -2,8 +2,8 @@ import Foundation
 import Logging
 
 /// Recognition for the live tracks of one camera: when to (re)recognise a track, the quality
-/// gate, clustering of unknown faces into stable `unknown-N` identities, and which
-/// appearance to announce. Lives on the camera's thread.
+/// gate, clustering of unknown faces into stable `unknown-N` identities, which appearance to
+/// announce, and why a track has no answer yet (face_unassessed). Lives on the camera's thread.
 final class TrackRecognition {
     struct State {
         var recognition: Recognition
@@ -11,7 +11,13 @@ final class TrackRecognition {
         var checkedAt: Int64
     }
 
-    /// What to announce for a face: face_recognized or face_unknown, with its payload.
+    /// A track that has no answer yet: what it was last told about why.
+    struct Unanswered {
+        var announced: UnassessedReason?
+        var announcedAt: Int64 = 0
+    }
+
+    /// What to announce for a face: face_recognized, face_unknown or face_unassessed, with its payload.
     struct Announcement {
         var kind: EventKind
         var payload: String
@@ -25,6 +31,10 @@ final class TrackRecognition {
     /// When the gallery was last checked for changes made by other processes (monotonic).
     private var galleryCheckedAt: Int64 = 0
     private var states: [Int64: State] = [:]
+    /// Tracks seen but not yet recognised (no face_recognized or face_unknown so far).
+    private var unanswered: [Int64: Unanswered] = [:]
+    /// Why each held track was last held, as logged at debug level (the log says when it changes).
+    private var heldFor: [Int64: UnassessedReason.Code] = [:]
     /// When each unknown cluster was last announced on this camera.
     private var unknownAnnounced: [String: Int64] = [:]
     private let logger: Logger
@@ -40,24 +50,48 @@ final class TrackRecognition {
         self.logger = logger
     }
 
-    /// Good enough to match, cluster or enrol: big enough and sharp enough.
-    func passesQualityGate(_ face: Face, in frame: Frame) -> Bool {
-        guard min(face.box.width, face.box.height) >= Double(configuration.minQualityFaceSize) else { return false }
-        return frame.sharpness(in: face.box) >= configuration.minSharpness
+    /// Why the face is not good enough to match, cluster or enrol (too small, then too
+    /// blurry), or nil when it passes the quality gate.
+    func qualityHold(_ face: Face, in frame: Frame) -> UnassessedReason? {
+        let size = min(face.box.width, face.box.height)
+        if size < Double(configuration.minQualityFaceSize) {
+            return UnassessedReason(.tooSmall, value: size, threshold: Double(configuration.minQualityFaceSize),
+                                    measure: "face size px")
+        }
+        let sharpness = frame.sharpness(in: face.box)
+        if sharpness < configuration.minSharpness {
+            return UnassessedReason(.tooBlurry, value: sharpness, threshold: configuration.minSharpness,
+                                    measure: "sharpness")
+        }
+        return nil
     }
 
     /// Recognises the face when its track is new or due for a recheck (and the face passes the
-    /// quality gate), copies what is known onto the face, and says what to announce.
+    /// quality gate), copies what is known onto the face, and says what to announce. A track
+    /// that cannot be recognised yet is tried again on every frame; until it is, it is told
+    /// why (face_unassessed) on the first frame it is held and again when the reason changes,
+    /// at most once per uncertain_recheck_seconds.
     func process(_ face: inout Face, in frame: Frame, at nanos: Int64) -> Announcement? {
         defer { apply(to: &face) }
         let previous = states[face.trackID]
         if let previous, nanos - previous.checkedAt < recheckInterval(after: previous.recognition) { return nil }
-        guard passesQualityGate(face, in: frame) else {
+        let outcome: Result<Recognition, UnassessedReason>
+        if let hold = qualityHold(face, in: frame) {
             belowQuality += 1
-            return nil
+            outcome = .failure(hold)
+        } else {
+            refreshGallery()
+            outcome = recognizer.recognition(of: face, in: frame)
         }
-        refreshGallery()
-        guard let result = recognizer.recognize(face, in: frame) else { return nil }
+        let result: Recognition
+        switch outcome {
+        case let .failure(reason):
+            return held(face, reason, at: nanos, answered: previous != nil)
+        case let .success(recognition):
+            result = recognition
+        }
+        unanswered[face.trackID] = nil
+        heldFor[face.trackID] = nil
         recognitions += 1
         var unknownID: String?
         if result.identity == nil {
@@ -76,6 +110,33 @@ final class TrackRecognition {
         }
         if let unknownID { unknownAnnounced[unknownID] = nanos }
         return Announcement(kind: .faceUnknown, payload: payload(result, unknownID: unknownID))
+    }
+
+    /// A face the gate or the embedder held: logged at debug level when the track's reason
+    /// changes (trace on every frame); face_unassessed when the track has no answer yet and
+    /// has not been told this reason (a changed reason at most once per uncertain recheck).
+    private func held(_ face: Face, _ reason: UnassessedReason, at nanos: Int64, answered: Bool) -> Announcement? {
+        var track = unanswered[face.trackID] ?? Unanswered()
+        defer { unanswered[face.trackID] = answered ? nil : track }
+        let metadata: Logger.Metadata = [
+            "track.id": "\(face.trackID)", "recognition.reason": "\(reason.code.rawValue)",
+            "recognition.value": "\(reason.value.map { "\(UnassessedReason.rounded($0))" } ?? "-")",
+            "recognition.threshold": "\(reason.threshold.map { "\(UnassessedReason.rounded($0))" } ?? "-")",
+        ]
+        let why = answered ? "recheck skipped, the track keeps its answer" : "track not recognised yet"
+        if heldFor[face.trackID] != reason.code {
+            logger.debug("\(why): \(reason)", metadata: metadata)
+            heldFor[face.trackID] = reason.code
+        } else {
+            logger.trace("\(why): \(reason)", metadata: metadata)
+        }
+        guard !answered else { return nil }
+        if let announced = track.announced {
+            guard announced.code != reason.code, nanos - track.announcedAt >= uncertainRecheckNanos else { return nil }
+        }
+        track.announced = reason
+        track.announcedAt = nanos
+        return Announcement(kind: .faceUnassessed, payload: reason.payloadJSON)
     }
 
     /// Unsure answers (unknown, or a name close to the threshold) are checked again sooner.
@@ -139,5 +200,9 @@ final class TrackRecognition {
         face.embedding = state.recognition.embedding
     }
 
-    func forget(_ track: Int64) { states[track] = nil }
+    func forget(_ track: Int64) {
+        states[track] = nil
+        unanswered[track] = nil
+        heldFor[track] = nil
+    }
 }

@@ -98,13 +98,26 @@ public final class Frame: @unchecked Sendable {
         ov_frame_enhanced(handle, clipLimit, gamma).map(Frame.init) ?? self
     }
 
+    /// A copy as if the scene had `gain` of its light (0.3 = 30 %): every pixel scaled.
+    public func brightness(scaledBy gain: Double) -> Frame {
+        ov_frame_scaled_brightness(handle, gain).map(Frame.init) ?? self
+    }
+
+    /// A copy blurred by a Gaussian of `sigma` pixels, as a face out of focus or moving.
+    public func blurred(sigma: Double) -> Frame {
+        ov_frame_gaussian_blurred(handle, sigma).map(Frame.init) ?? self
+    }
+
     /// Mean brightness of the frame, 0...255.
     public var meanBrightness: Double { ov_frame_mean_brightness(handle) }
 
-    /// Variance of the Laplacian over `region`: higher is sharper.
-    public func sharpness(in region: Box) -> Double {
+    /// Variance of the Laplacian over `region` scaled to 112 px wide: higher is sharper. The
+    /// quality gate's measure normalises the region's contrast first (standard deviation 50
+    /// grey levels, gain at most 10), so a dim face scores as the same face in good light;
+    /// `normalizingContrast: false` gives the raw variance (which a third of the light divides by 9).
+    public func sharpness(in region: Box, normalizingContrast: Bool = true) -> Double {
         ov_frame_sharpness(handle, Int32(region.x.rounded()), Int32(region.y.rounded()),
-                           Int32(region.width.rounded()), Int32(region.height.rounded()))
+                           Int32(region.width.rounded()), Int32(region.height.rounded()), normalizingContrast ? 1 : 0)
     }
 
     /// Decodes image bytes (JPEG, PNG, ...) as BGR.

@@ -394,19 +394,52 @@ double ov_frame_mean_brightness(const ov_frame *src) {
     }
 }
 
-double ov_frame_sharpness(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h) {
+ov_frame *ov_frame_gaussian_blurred(const ov_frame *src, double sigma) {
+    try {
+        cv::Mat out;
+        cv::GaussianBlur(src->mat, out, cv::Size(0, 0), sigma);
+        return new ov_frame(out);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+ov_frame *ov_frame_scaled_brightness(const ov_frame *src, double gain) {
+    try {
+        cv::Mat out;
+        src->mat.convertTo(out, src->mat.type(), gain);
+        return new ov_frame(out);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+double ov_frame_sharpness(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t normalize_contrast) {
     try {
         cv::Rect r = cv::Rect(x, y, w, h) & cv::Rect(0, 0, src->mat.cols, src->mat.rows);
         if (r.empty()) return 0;
-        // Measured on the region scaled to 112 pixels wide, so the score does not depend on
+        // Measured on the region scaled down to 112 pixels wide, so the score does not depend on
         // how big the face is in the frame.
         cv::Mat gray, scaled, lap;
         if (src->mat.channels() == 1) gray = src->mat(r);
         else cv::cvtColor(src->mat(r), gray, cv::COLOR_BGR2GRAY);
-        const int width = 112, height = std::max(1, r.height * 112 / std::max(1, r.width));
-        cv::resize(gray, scaled, cv::Size(width, height), 0, 0, r.width > width ? cv::INTER_AREA : cv::INTER_LINEAR);
-        cv::Laplacian(scaled, lap, CV_64F);
+        // Faces narrower than that are measured as they are: enlarging one would blur it, and
+        // a 60 px face would score like a blurred 150 px one.
+        if (r.width > 112) {
+            const int height = std::max(1, r.height * 112 / r.width);
+            cv::resize(gray, scaled, cv::Size(112, height), 0, 0, cv::INTER_AREA);
+        } else {
+            scaled = gray;
+        }
+        // ... and with its contrast brought to a standard deviation of 50 grey levels (at most
+        // 10 times stronger), so that a dim face is not taken for a blurred one: the Laplacian's
+        // variance grows with the square of contrast, and a third of the light would divide it by 9.
         cv::Scalar mean, stddev;
+        cv::meanStdDev(scaled, mean, stddev);
+        const double gain = normalize_contrast ? 50.0 / std::max(5.0, stddev[0]) : 1.0;
+        cv::Mat normalized;
+        scaled.convertTo(normalized, CV_64F, gain);
+        cv::Laplacian(normalized, lap, CV_64F);
         cv::meanStdDev(lap, mean, stddev);
         return stddev[0] * stddev[0];
     } catch (...) {

@@ -37,7 +37,7 @@ import OccurTestSupport
             try PluginLibrary.load(path: Fixtures.plugin("FixtureEntryRefuses"), expectedID: "entry_refuses")
         }
         let message = "\(PluginLoadError.entryRefused(path: "/p/libx.so"))"
-        #expect(message == "/p/libx.so: occur_plugin_entry returned NULL for host ABI 1.0 (the plugin refuses this host)")
+        #expect(message == "/p/libx.so: occur_plugin_entry returned NULL for host ABI \(hostABIMajor).\(hostABIMinor) (the plugin refuses this host)")
     }
 
     @Test func refusesATooSmallDescriptor() throws {
@@ -126,7 +126,7 @@ import OccurTestSupport
         let byID = Dictionary(uniqueKeysWithValues: statuses.compactMap { s in s.id.map { ($0, s) } })
         #expect(byID["fixture_ok"]?.state == .loaded)
         #expect(byID["noop"]?.state == .disabled)
-        #expect(byID["wrong_major"]?.stateText.contains("plugin ABI 2.0, host ABI 1.0") == true)
+        #expect(byID["wrong_major"]?.stateText.contains("plugin ABI 2.0, host ABI 1.\(hostABIMinor)") == true)
         #expect(byID["mislabelled"]?.stateText.contains("differs from its key 'mislabelled'") == true)
         let unconfigured = statuses.filter { $0.state == .notConfigured }.map { ($0.path as NSString).lastPathComponent }
         #expect(unconfigured == ["libFixtureNoEntry.so"])

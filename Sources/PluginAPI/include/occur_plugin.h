@@ -10,6 +10,10 @@
  *  - Versioning. OCCUR_PLUGIN_ABI_MAJOR changes on any incompatible change;
  *    OCCUR_PLUGIN_ABI_MINOR on compatible additions. The host loads a plugin only when
  *    the majors are equal and the plugin's minor is <= the host's minor.
+ *    What each minor added:
+ *      1.0  the first contract.
+ *      1.1  OCCUR_EVENT_FACE_UNASSESSED. A plugin built against 1.0 never receives it,
+ *           whatever bits its descriptor's `events` has set.
  *  - Every struct that crosses the boundary starts with `uint32_t struct_size`, set by
  *    whoever fills the struct to sizeof() as that side compiled it. Fields are only ever
  *    appended. A reader MUST NOT read a field that lies beyond struct_size; use
@@ -72,7 +76,7 @@ extern "C" {
 #endif
 
 #define OCCUR_PLUGIN_ABI_MAJOR 1
-#define OCCUR_PLUGIN_ABI_MINOR 0
+#define OCCUR_PLUGIN_ABI_MINOR 1
 
 /* The name of the one symbol a plugin library exports. */
 #define OCCUR_PLUGIN_ENTRY_SYMBOL "occur_plugin_entry"
@@ -113,7 +117,17 @@ typedef int32_t occur_status;
 #define OCCUR_EVENT_FACE_UNKNOWN    (1u << 3) /* a track matched nobody enrolled */
 #define OCCUR_EVENT_FACE_LEFT       (1u << 4) /* a track ended; payload has dwell_seconds */
 #define OCCUR_EVENT_PLUGIN_RESULT   (1u << 5) /* another plugin emitted a result */
-#define OCCUR_EVENT_ALL             0x3Fu
+/* Since 1.1: a track that has no answer yet could not be recognised, and why. Sent on the
+ * frame the track is first held (by the quality gate, or because the face could not be
+ * embedded) and again when the reason changes (at most once per uncertain_recheck_seconds),
+ * never per frame; a later frame that passes still brings FACE_RECOGNIZED or FACE_UNKNOWN.
+ * faces[0] is the face as held.
+ * payload: {"reason": "too_small" | "too_blurry" | "no_landmarks" | "embedder_failed",
+ *           "value": measured, "threshold": required}  ("value"/"threshold" are absent
+ * for reasons that have no measure). */
+#define OCCUR_EVENT_FACE_UNASSESSED (1u << 6)
+/* Every kind this header's minor version defines (it grows with the minor). */
+#define OCCUR_EVENT_ALL             0x7Fu
 
 /* ---- Pixel formats ----------------------------------------------------------- */
 

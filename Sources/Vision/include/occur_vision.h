@@ -183,10 +183,18 @@ ov_frame *ov_frame_annotated(const ov_frame *src, int32_t x, int32_t y, int32_t 
 ov_frame *ov_frame_enhanced(const ov_frame *src, double clip_limit, double gamma);
 /* Mean grey level, 0..255. */
 double ov_frame_mean_brightness(const ov_frame *src);
+/* A new frame: every pixel multiplied by `gain` (saturating), as if the scene had that
+ * fraction of its light (gain < 1 darkens). NULL on failure. */
+ov_frame *ov_frame_scaled_brightness(const ov_frame *src, double gain);
+/* A new frame: `src` blurred by a Gaussian of standard deviation `sigma` pixels (as a face
+ * out of focus or moving). NULL on failure. */
+ov_frame *ov_frame_gaussian_blurred(const ov_frame *src, double sigma);
 
 /* Variance of the Laplacian of the region scaled to 112 pixels wide: a sharpness score
- * (higher = sharper) that does not depend on the region's size. */
-double ov_frame_sharpness(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h);
+ * (higher = sharper) that does not depend on the region's size. With normalize_contrast
+ * non-zero, measured after the region's contrast is brought to a standard deviation of 50
+ * grey levels (gain at most 10), so that it does not depend on the light either. */
+double ov_frame_sharpness(const ov_frame *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t normalize_contrast);
 
 #ifdef __cplusplus
 }
