@@ -104,7 +104,7 @@ public final class CameraPipeline: Sendable {
                     if recognition.recognitions > before { recognizeTime?.recordNanoseconds(monotonicNanos() - start) }
                     if let announcement {
                         publish(announcement.kind, face: update.faces[i], input: input, payload: announcement.payload,
-                                snapshot: announcement.kind != .faceUnassessed)
+                                snapshot: announcement.snapshot)
                     }
                 }
             }

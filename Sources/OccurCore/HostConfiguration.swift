@@ -95,8 +95,9 @@ public struct RecognitionConfiguration: Sendable, Equatable {
     /// Sooner when the last answer was unsure: unknown, or named within `margin` of the
     /// threshold. Default 1.
     public var uncertainRecheckSeconds: Double = 1
-    /// The same unknown person (cluster) is announced at most once per camera in this many
-    /// seconds, however often they step in and out of view. Default 15.
+    /// The same unknown person (cluster) is announced with snapshots at most once per camera in
+    /// this many seconds, however often they step in and out of view; each new track of them
+    /// still gets its face_unknown, marked `"repeat": true`. Default 15.
     public var unknownCooldown: Double = 15
     /// One face crop + annotated frame per camera and identity at most every this many seconds. Default 5.
     public var snapshotCooldown: Double = 5

@@ -21,6 +21,9 @@ final class TrackRecognition {
     struct Announcement {
         var kind: EventKind
         var payload: String
+        /// Take a snapshot pair with it (not for face_unassessed, nor for a stranger announced
+        /// on this camera within unknown_cooldown).
+        var snapshot = true
     }
 
     let recognizer: FaceRecognizer
@@ -104,9 +107,12 @@ final class TrackRecognition {
         if result.identity != nil {
             return Announcement(kind: .faceRecognized, payload: payload(result, unknownID: nil))
         }
+        // The same stranger announced on this camera moments ago: the track still gets its
+        // answer (no silent faces), marked as a repeat and without a snapshot.
         if let unknownID, let last = unknownAnnounced[unknownID],
            nanos - last < Int64(configuration.unknownCooldown * 1e9), nanos >= last {
-            return nil  // the same stranger was announced on this camera moments ago
+            return Announcement(kind: .faceUnknown, payload: payload(result, unknownID: unknownID, repeat: true),
+                                snapshot: false)
         }
         if let unknownID { unknownAnnounced[unknownID] = nanos }
         return Announcement(kind: .faceUnknown, payload: payload(result, unknownID: unknownID))
@@ -136,7 +142,7 @@ final class TrackRecognition {
         }
         track.announced = reason
         track.announcedAt = nanos
-        return Announcement(kind: .faceUnassessed, payload: reason.payloadJSON)
+        return Announcement(kind: .faceUnassessed, payload: reason.payloadJSON, snapshot: false)
     }
 
     /// Unsure answers (unknown, or a name close to the threshold) are checked again sooner.
@@ -182,8 +188,9 @@ final class TrackRecognition {
         }
     }
 
-    private func payload(_ r: Recognition, unknownID: String?) -> String {
+    private func payload(_ r: Recognition, unknownID: String?, repeat: Bool = false) -> String {
         var object: [String: Any] = [:]
+        if `repeat` { object["repeat"] = true }
         if r.distance.isFinite { object["distance"] = (r.distance * 10000).rounded() / 10000 }
         if let second = r.secondDistance { object["second_distance"] = (second * 10000).rounded() / 10000 }
         if let unknownID { object["unknown_id"] = unknownID }

@@ -11,7 +11,7 @@ import OccurTestSupport
         let dir = Fixtures.temporaryDirectory("unknown")
         var stills: String { dir + "/stills" }
 
-        init(images: [String], recognition: String = "") throws {
+        init(images: [String], recognition: String = "", unknownCooldown: Double = 0) throws {
             try FileManager.default.createDirectory(atPath: stills, withIntermediateDirectories: true)
             for image in images {
                 try FileManager.default.copyItem(atPath: Fixtures.faceImage(image), toPath: "\(stills)/\(image)")
@@ -22,7 +22,7 @@ import OccurTestSupport
                 cameras:
                   door: { source: ./stills }
                 recognition:
-                  unknown_cooldown: 0
+                  unknown_cooldown: \(unknownCooldown)
                 \(recognition)
                 """.write(toFile: dir + "/occur.yaml", atomically: true, encoding: .utf8)
             try "plugins: {}\n".write(toFile: dir + "/plugins.yaml", atomically: true, encoding: .utf8)
@@ -55,6 +55,19 @@ import OccurTestSupport
                 .filter { !$0.hasSuffix(".db") && !$0.contains(".db-") && !["data.key", "run.lock", "admin.token"].contains($0) }
                 .filter { var d: ObjCBool = false; FileManager.default.fileExists(atPath: "\(dir)/data/\($0)", isDirectory: &d); return !d.boolValue }
         }
+    }
+
+    /// unknown_cooldown spares snapshots, never the answer: the stranger's second track (within
+    /// the cooldown) still gets face_unknown, marked as a repeat and without a snapshot.
+    @Test func aStrangerSeenAgainWithinTheCooldownIsAnsweredAsARepeat() throws {
+        let site = try Site(images: ["obama2.jpg", "obama3.jpg"], unknownCooldown: 3600)
+        _ = try site.occur(["run"])
+        let unknown = try site.events("face_unknown").sorted { $0.id < $1.id }
+        #expect(unknown.count == 2, "\(unknown.map(\.payload))")
+        #expect(unknown.allSatisfy { $0.identity == "unknown-1" })
+        #expect(unknown.first.map { !$0.payload.contains("repeat") && $0.snapshotFace != nil } == true)
+        #expect(unknown.last.map { $0.payload.contains("\"repeat\":true") && $0.snapshotFace == nil } == true)
+        #expect(try site.events("face_appeared").count == 2)
     }
 
     @Test func theSameStrangerTwiceIsOneUnknownThatCanBeNamed() throws {
