@@ -149,12 +149,7 @@ extension Occur.Bench {
 
         func run() throws {
             let logger = bootstrapLogging(level: "error")
-            var host = HostConfiguration()
-            if let config {
-                do { host = try HostConfiguration.load(contentsOf: config) } catch let error as ConfigError {
-                    throw CleanExit.message("error: \(error)", code: 2)
-                }
-            }
+            let host = try loadHostConfiguration(config)
             var isFolder: ObjCBool = false
             let size = FileManager.default.fileExists(atPath: video, isDirectory: &isFolder) && isFolder.boolValue
                 ? "images" : (try Benchmarks.decodeFrames(of: video, count: 1).first.map { "\($0.width)x\($0.height)" } ?? "?")
@@ -217,12 +212,7 @@ extension Occur.Bench {
 
         func run() throws {
             let logger = bootstrapLogging(level: "error")
-            var host = HostConfiguration()
-            if let config {
-                do { host = try HostConfiguration.load(contentsOf: config) } catch let error as ConfigError {
-                    throw CleanExit.message("error: \(error)", code: 2)
-                }
-            }
+            let host = try loadHostConfiguration(config)
             var variant = QualityBenchmark.Variant()
             variant.scale = scale
             variant.brightness = brightness

@@ -47,11 +47,7 @@ struct HostOptions: ParsableArguments {
     @Option(name: .long, help: "Host settings file.")
     var config = "occur.yaml"
 
-    func loadHost() throws -> HostConfiguration {
-        do { return try HostConfiguration.load(contentsOf: config) } catch let error as ConfigError {
-            throw CleanExit.message("error: \(error)", code: 2)
-        }
-    }
+    func loadHost() throws -> HostConfiguration { try loadHostConfiguration(config) }
 
     func openStore() throws -> (HostConfiguration, EventStore) {
         let host = try loadHost()

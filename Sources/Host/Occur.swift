@@ -26,16 +26,20 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Plugin registry file.")
     var plugins = "plugins.yaml"
 
-    func loadHost() throws -> HostConfiguration {
-        do { return try HostConfiguration.load(contentsOf: config) } catch let error as ConfigError {
-            throw CleanExit.message("error: \(error)", code: 2)
-        }
-    }
+    func loadHost() throws -> HostConfiguration { try loadHostConfiguration(config) }
 
     func loadRegistry() throws -> PluginRegistry {
         do { return try PluginRegistry.load(contentsOf: plugins) } catch let error as ConfigError {
             throw CleanExit.message("error: \(error)", code: 2)
         }
+    }
+}
+
+/// occur.yaml at `path`, or the defaults without one; a bad file exits 2 with its file:line error.
+func loadHostConfiguration(_ path: String?) throws -> HostConfiguration {
+    guard let path else { return HostConfiguration() }
+    do { return try HostConfiguration.load(contentsOf: path) } catch let error as ConfigError {
+        throw CleanExit.message("error: \(error)", code: 2)
     }
 }
 
