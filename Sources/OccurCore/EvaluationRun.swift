@@ -21,6 +21,9 @@ public struct EvaluationRun: Sendable {
     public var registry: PluginRegistry
     /// What this run changed in the plugin registry, for the report (e.g. "mask: enabled for the evaluation").
     public private(set) var adjustments: [String] = []
+    /// Plugins the evaluation cannot do without (a refusal stops it; other plugins' refusals
+    /// are logged and the run goes on, as in `occur run`).
+    public private(set) var required: Set<String> = []
 
     public init(host: HostConfiguration, registry: PluginRegistry, cameras: [CameraConfiguration],
                 faceDB: String? = nil) {
@@ -50,6 +53,7 @@ public struct EvaluationRun: Sendable {
             adjustments.append("\(id): every face is delivered (cooldown 0, queue overflow block, events "
                 + events.map(\.name).sorted().joined(separator: ", ") + ")")
         }
+        required.insert(id)
         settings.enabled = true
         settings.cooldown = 0
         settings.overflow = .block
@@ -90,8 +94,7 @@ public struct EvaluationRun: Sendable {
             events.withLock { $0 += batch }
         }
         for status in runtime.pluginStatuses {
-            if case let .refused(error) = status.state, let id = status.id,
-               registry.plugins.contains(where: { $0.id == id && $0.enabled }) {
+            if case let .refused(error) = status.state, let id = status.id, required.contains(id) {
                 throw EvaluationError("plugin \(id) cannot be loaded: \(error)")
             }
         }
