@@ -84,7 +84,7 @@ extension Occur.Eval {
             let report = try await evaluating {
                 let evaluation = try MaskEvaluation(directory: directory, host: host, registry: registry)
                 for line in evaluation.run.adjustments { stderrLine("eval mask: \(line)") }
-                stderrLine("eval mask: \(evaluation.imageCount) images, detector \(host.detection.detector)")
+                stderrLine("eval mask: \(evaluation.imageCount) images, detector \(host.detection.detectorName)")
                 return try await evaluation.evaluate(logger: logger, progress: progressLine("mask", total: evaluation.imageCount))
             }
             if options.json { return try printJSON(report) }
@@ -114,7 +114,7 @@ extension Occur.Eval {
 
         @OptionGroup var options: EvalOptions
         @Argument(help: "dlib imglab XML ground truth.") var file: String
-        @Option(help: "Detectors to compare, comma-separated (default: occur.yaml's detector).") var detector: String?
+        @Option(help: "Detectors to compare, comma-separated: a name alone (yunet, ssd, blazeface, haar, dlib_hog, dlib_mmod), or name+ssd for it with SSD as second detector (default: what occur.yaml configures).") var detector: String?
 
         func run() async throws {
             let host = try options.config.loadHost()
@@ -129,10 +129,10 @@ extension Occur.Eval {
                 }
             }
             if options.json { return try printJSON(report) }
-            print("eval detection \(report.file)   \(report.images) images, IoU \(report.iou), score_threshold \(report.scoreThreshold), min_face_size \(report.minFaceSize)")
-            print("detector     faces  found  detections  false alarms  recall  precision")
+            print("eval detection \(report.file)   \(report.images) images, IoU \(report.iou), score_threshold \(report.scoreThreshold), second_score_threshold \(report.secondScoreThreshold), min_face_size \(report.minFaceSize)")
+            print("detector    faces  found  detections  false alarms  recall  precision")
             for d in report.detectors {
-                print(pad(d.detector, 10) + String(format: "  %6d  %5d  %10d  %12d  ", d.truths, d.hits, d.detections,
+                print(pad(d.detector, 10) + String(format: " %6d  %5d  %10d  %12d  ", d.truths, d.hits, d.detections,
                                                    d.falseAlarms) + pad(percent(d.recall), -6) + "  " + pad(percent(d.precision), -9))
             }
         }

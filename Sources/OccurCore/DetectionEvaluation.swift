@@ -27,13 +27,14 @@ public struct DetectionEvaluation: Sendable {
         public var file: String
         public var images: Int
         public var iou: Double
-        /// The detection settings of occur.yaml other than the detector (score, sizes).
+        /// The detection settings of occur.yaml other than the detector (scores, sizes).
         public var scoreThreshold: Double
+        public var secondScoreThreshold: Double
         public var minFaceSize: Int
         public var detectors: [DetectorResult]
 
         enum CodingKeys: String, CodingKey {
-            case file, images, iou, scoreThreshold = "score_threshold", minFaceSize = "min_face_size", detectors
+            case file, images, iou, scoreThreshold = "score_threshold", secondScoreThreshold = "second_score_threshold", minFaceSize = "min_face_size", detectors
         }
     }
 
@@ -44,13 +45,18 @@ public struct DetectionEvaluation: Sendable {
     public let registry: PluginRegistry
     public let detectors: [String]
 
-    /// `detectors` empty: the one occur.yaml configures.
+    /// `detectors` empty: what occur.yaml configures. `a` is that detector alone, `a+b` detector
+    /// a with second_detector b (MergedFaceDetector).
     public init(file: String, detectors: [String], host: HostConfiguration, registry: PluginRegistry) throws {
         dataset = try ImglabDataset.load(contentsOf: file)
-        for d in detectors where !Self.knownDetectors.contains(d) {
-            throw EvaluationError("--detector \(d): unknown detector (known: \(Self.knownDetectors.joined(separator: ", ")))")
+        for d in detectors {
+            let parts = d.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count <= 2, parts.allSatisfy(Self.knownDetectors.contains), parts.count == 1 || parts[1] == "ssd" else {
+                throw EvaluationError("--detector \(d): unknown detector (known: \(Self.knownDetectors.joined(separator: ", ")), "
+                    + "each alone or followed by +ssd, the second detector)")
+            }
         }
-        self.detectors = detectors.isEmpty ? [host.detection.detector] : detectors
+        self.detectors = detectors.isEmpty ? [host.detection.detectorName] : detectors
         self.host = host
         self.registry = registry
     }
@@ -68,7 +74,9 @@ public struct DetectionEvaluation: Sendable {
         var results: [DetectorResult] = []
         for detector in detectors {
             var host = self.host
-            host.detection.detector = detector
+            let parts = detector.split(separator: "+").map(String.init)
+            host.detection.detector = parts[0]
+            host.detection.secondDetector = parts.count > 1 ? parts[1] : "none"
             let run = EvaluationRun(host: host, registry: registry, cameras: [CameraConfiguration(id: "images", source: dir)])
             var perCamera: (@Sendable ([String: Int64]) -> Void)?
             if let progress {
@@ -78,7 +86,8 @@ public struct DetectionEvaluation: Sendable {
             results.append(score(output.events, detector: detector))
         }
         return Report(file: dataset.file, images: dataset.images.count, iou: Self.iouThreshold,
-                      scoreThreshold: host.detection.scoreThreshold, minFaceSize: host.detection.minFaceSize,
+                      scoreThreshold: host.detection.scoreThreshold,
+                      secondScoreThreshold: host.detection.secondScoreThreshold, minFaceSize: host.detection.minFaceSize,
                       detectors: results)
     }
 

@@ -58,10 +58,15 @@ public struct DetectionConfiguration: Sendable, Equatable {
     /// `yunet` (default: 2.6-13 ms a frame on a CPU, 5 landmarks for alignment), `haar`, or dlib's
     /// `dlib_hog` / `dlib_mmod` (face_recognition's hog and cnn models; no landmarks).
     public var detector: String = "yunet"
-    /// YuNet: frames are scaled so their longer side is this many pixels. Default 640.
+    /// YuNet: frames whose longer side is larger are scaled down to this many pixels (never up). Default 640.
     public var inputSize: Int = 640
     /// YuNet: minimum face score, 0..1. Default 0.8.
     public var scoreThreshold: Double = 0.8
+    /// A second detector run on every frame after `detector`, adding the faces it missed
+    /// (MergedFaceDetector): `ssd` or `none`. Default `ssd`: YuNet finds few masked faces.
+    public var secondDetector: String = "ssd"
+    /// The second detector's minimum face score, 0..1. Default 0.5.
+    public var secondScoreThreshold: Double = 0.5
     public var cascade: String = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
     /// Smallest face side, in pixels. Default 40.
     public var minFaceSize: Int = 40
@@ -203,6 +208,8 @@ extension DetectionConfiguration {
         try f.read("detector", into: &detector) { try $0.choice(["yunet", "haar", "ssd", "blazeface", "dlib_hog", "dlib_mmod"]) }
         try f.read("input_size", into: &inputSize) { try $0.int(atLeast: 64, atMost: 4096) }
         try f.read("score_threshold", into: &scoreThreshold) { try $0.double(atLeast: 0, atMost: 1) }
+        try f.read("second_detector", into: &secondDetector) { try $0.choice(["ssd", "none"]) }
+        try f.read("second_score_threshold", into: &secondScoreThreshold) { try $0.double(atLeast: 0, atMost: 1) }
         try f.read("cascade", into: &cascade) { resolvePath(try $0.string(), relativeTo: base) }
         try f.read("min_face_size", into: &minFaceSize) { try $0.int(atLeast: 8, atMost: 100_000) }
         try f.read("scale_factor", into: &scaleFactor) { try $0.double(above: 1.0, atMost: 2.0) }

@@ -135,7 +135,7 @@ public struct MaskEvaluation: Sendable {
         }
         let mean = { (values: [Double]) in values.reduce(0, +) / Double(max(1, values.count)) }
         let ratio = { (right: Int, of: Int) in of > 0 ? Double(right) / Double(of) : 0 }
-        return Report(directory: directory, detector: run.host.detection.detector, classes: results,
+        return Report(directory: directory, detector: run.host.detection.detectorName, classes: results,
                       balancedAccuracy: mean(results.map(\.accuracy)),
                       balancedEven: mean(results.map { ratio($0.evenRight, $0.evenImages) }),
                       balancedOdd: mean(results.map { ratio($0.oddRight, $0.oddImages) }),

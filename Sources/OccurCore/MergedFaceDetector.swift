@@ -4,10 +4,11 @@ import Foundation
 /// every face the first finds is kept as it is (with YuNet's landmarks, which recognition
 /// aligns by), and the second adds the faces the first missed — masked faces and faces that
 /// fill the whole frame, which YuNet does not find. A face of the second detector counts as
-/// already found when it overlaps a first-detector face by IoU `duplicateIoU` or more, or when
-/// its centre lies inside one.
+/// already found when half of the smaller of the two boxes or more lies inside the other (the
+/// detectors draw the same face with boxes of different shapes), or when its centre lies inside
+/// a first-detector face.
 public final class MergedFaceDetector: FaceDetector {
-    public static let duplicateIoU = 0.3
+    public static let duplicateOverlap = 0.5
     let first: FaceDetector
     let second: FaceDetector
 
@@ -26,8 +27,17 @@ public final class MergedFaceDetector: FaceDetector {
     }
 
     static func sameFace(_ a: Box, _ b: Box) -> Bool {
-        if a.iou(b) >= duplicateIoU { return true }
+        let ix = max(0, min(a.x + a.width, b.x + b.width) - max(a.x, b.x))
+        let iy = max(0, min(a.y + a.height, b.y + b.height) - max(a.y, b.y))
+        if ix * iy >= duplicateOverlap * min(a.area, b.area) { return true }
         let cx = a.x + a.width / 2, cy = a.y + a.height / 2
         return cx >= b.x && cx <= b.x + b.width && cy >= b.y && cy <= b.y + b.height
+    }
+}
+
+extension DetectionConfiguration {
+    /// `yunet+ssd` for a detector with a second one, else the detector's name.
+    public var detectorName: String {
+        secondDetector == "none" || secondDetector == detector ? detector : detector + "+" + secondDetector
     }
 }

@@ -161,7 +161,7 @@ public struct RecognitionEvaluation: Sendable {
         let tally = { (subset: [ImageResult]) in
             Dictionary(grouping: subset, by: \.outcome.rawValue).mapValues(\.count)
         }
-        return Report(directory: directory, detector: run.host.detection.detector, backend: run.host.recognition.backend,
+        return Report(directory: directory, detector: run.host.detection.detectorName, backend: run.host.recognition.backend,
                       enrolled: enrolled, people: results.filter(\.enrolled).count,
                       strangers: results.filter { !$0.enrolled }.count,
                       peopleOutcomes: tally(results.filter(\.enrolled)),

@@ -126,7 +126,7 @@ public struct VideoEvaluation: Sendable {
         let median = times.isEmpty ? nil : times.count % 2 == 1 ? times[times.count / 2]
             : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
         let named = Set(tracks.filter { $0.answerKind == EventKind.faceRecognized.name }.compactMap(\.answer)).sorted()
-        return Report(video: video, framesPerSecond: framesPerSecond, detector: run.host.detection.detector,
+        return Report(video: video, framesPerSecond: framesPerSecond, detector: run.host.detection.detectorName,
                       enrolled: enrolled, tracks: tracks,
                       answers: Dictionary(grouping: tracks, by: { $0.answerKind ?? "none" }).mapValues(\.count),
                       medianSecondsToAnswer: median, maxSecondsToAnswer: times.last, named: named)

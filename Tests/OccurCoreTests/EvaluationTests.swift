@@ -78,7 +78,7 @@ import OccurTestSupport
     @Test func detectionEvaluationOnDlibsTestingXML() async throws {
         let evaluation = try DetectionEvaluation(file: Fixtures.dlibFaces + "/testing.xml", detectors: ["yunet", "ssd"],
                                                  host: host(), registry: try registry())
-        #expect(evaluation.dataset.images.count == 6)
+        #expect(evaluation.dataset.images.count == 5)
         #expect(evaluation.dataset.images.map(\.boxes.count).reduce(0, +) == 25)
         let report = try await evaluation.evaluate(logger: Fixtures.logger)
         #expect(report.detectors.map(\.detector) == ["yunet", "ssd"])
