@@ -7,13 +7,13 @@ public protocol FaceDetector: AnyObject {
     func detect(in frame: Frame) -> [Face]
 }
 
-/// Makes the detector occur.yaml names, followed by its `second_detector` (MergedFaceDetector)
-/// unless that is `none` or the same detector.
+/// Makes the detector occur.yaml names, followed by its second detector (MergedFaceDetector)
+/// when one applies (`resolvedSecondDetector`).
 public func makeFaceDetector(_ c: DetectionConfiguration, models: ModelFiles) throws -> FaceDetector {
     let first = try makeSingleFaceDetector(c, models: models)
-    guard c.secondDetector != "none", c.secondDetector != c.detector else { return first }
+    guard let name = c.resolvedSecondDetector else { return first }
     var second = c
-    second.detector = c.secondDetector
+    second.detector = name
     second.scoreThreshold = c.secondScoreThreshold
     return MergedFaceDetector(first: first, second: try makeSingleFaceDetector(second, models: models))
 }

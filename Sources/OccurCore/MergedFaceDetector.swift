@@ -36,8 +36,15 @@ public final class MergedFaceDetector: FaceDetector {
 }
 
 extension DetectionConfiguration {
+    /// The second detector that runs: `second_detector`, with `auto` resolved (SSD behind
+    /// YuNet, none behind the others); nil for none, or when it is the first detector itself.
+    public var resolvedSecondDetector: String? {
+        let second = secondDetector == "auto" ? (detector == "yunet" ? "ssd" : "none") : secondDetector
+        return second == "none" || second == detector ? nil : second
+    }
+
     /// `yunet+ssd` for a detector with a second one, else the detector's name.
     public var detectorName: String {
-        secondDetector == "none" || secondDetector == detector ? detector : detector + "+" + secondDetector
+        resolvedSecondDetector.map { detector + "+" + $0 } ?? detector
     }
 }

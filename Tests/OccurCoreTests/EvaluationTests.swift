@@ -56,9 +56,10 @@ import OccurTestSupport
         // The grey image has no face: wrong, and counted on its own line.
         #expect(with.misses["zz-grey.png"] == "no face")
         #expect(with.noFace >= 1)
-        // Real photos: most of either class right (a broken detector or crop gets far less).
-        #expect(with.right >= 17, "with_mask: \(with)")
-        #expect(without.right >= 17, "without_mask: \(without)")
+        // Real photos (measured 16 of the 20 masked, 3 of them with faces under 40 px or none found;
+        // YuNet alone, enlarging small photos, got 7): most of either class right.
+        #expect(with.right >= 15, "with_mask: \(with)")
+        #expect(without.right >= 18, "without_mask: \(without)")
         #expect(abs(report.balancedAccuracy - (with.accuracy + without.accuracy) / 2) < 1e-9)
     }
 
@@ -76,20 +77,22 @@ import OccurTestSupport
     }
 
     @Test func detectionEvaluationOnDlibsTestingXML() async throws {
-        let evaluation = try DetectionEvaluation(file: Fixtures.dlibFaces + "/testing.xml", detectors: ["yunet", "ssd"],
+        let evaluation = try DetectionEvaluation(file: Fixtures.dlibFaces + "/testing.xml", detectors: ["yunet+ssd", "ssd"],
                                                  host: host(), registry: try registry())
         #expect(evaluation.dataset.images.count == 5)
         #expect(evaluation.dataset.images.map(\.boxes.count).reduce(0, +) == 25)
         let report = try await evaluation.evaluate(logger: Fixtures.logger)
-        #expect(report.detectors.map(\.detector) == ["yunet", "ssd"])
+        #expect(report.detectors.map(\.detector) == ["yunet+ssd", "ssd"])
         for d in report.detectors {
             #expect(d.truths == 25)
             #expect(d.hits <= d.detections && d.hits + d.falseAlarms + d.ignoredDetections == d.detections)
         }
-        let yunet = try #require(report.detectors.first)
-        // Measured: 15 of the 25 faces (10 are 37 px, under min_face_size 40) and no false alarm.
-        #expect(yunet.hits >= 14, "\(yunet)")
-        #expect(yunet.precision >= 0.9, "\(yunet)")
+        // Measured: the shipped pair finds 11 of the 25 faces (10 are 37 px, under min_face_size 40)
+        // with no false alarm; SSD alone (score 0.8) 10.
+        let merged = try #require(report.detectors.first), ssd = try #require(report.detectors.last)
+        #expect(merged.hits >= 11 && merged.falseAlarms == 0, "\(merged)")
+        #expect(ssd.hits >= 10 && ssd.hits <= merged.hits, "\(ssd)")
+        #expect(report.secondScoreThreshold == 0.6)
     }
 
     @Test func detectionMatchIsOneToOneAndIgnoresIgnoredBoxes() {
