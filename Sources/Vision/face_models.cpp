@@ -62,10 +62,7 @@ int32_t ov_yunet_detect(ov_yunet *y, const ov_frame *frame, ov_face *out, int32_
         const cv::Mat &src = frame->mat;
         double scale = 1.0;
         int longer = std::max(src.cols, src.rows);
-        // Only ever shrink: a small photo enlarged to input_size makes a face that fills it larger
-        // than YuNet's largest anchors, and it is missed (masks-dev's tight crops: 89 of 200 bare
-        // faces found when enlarged to 640, 200 of 200 as they are).
-        if (y->inputSize > 0 && longer > y->inputSize) scale = double(y->inputSize) / longer;
+        if (y->inputSize > 0 && longer != y->inputSize) scale = double(y->inputSize) / longer;
         cv::Mat image;
         if (scale != 1.0) cv::resize(src, image, cv::Size(), scale, scale, cv::INTER_LINEAR);
         else image = src;

@@ -132,8 +132,7 @@ typedef struct ov_face {
 } ov_face;
 
 /* YuNet (2023mar heads, decoded here; OpenCV 4.6's FaceDetectorYN expects the older
- * layout). A frame whose longer side exceeds `input_size` is scaled down to it (smaller frames,
- * and every frame with 0, are used as they are: never enlarged), then padded
+ * layout). The frame is scaled so its longer side is `input_size` (0 = as is) and padded
  * to a multiple of 32. */
 typedef struct ov_yunet ov_yunet;
 ov_yunet *ov_yunet_create(const char *model_path, int32_t input_size, float score_threshold,
