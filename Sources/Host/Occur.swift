@@ -14,7 +14,7 @@ struct Occur: AsyncParsableCommand {
             Sources/PluginAPI/include/occur_plugin.h. While `occur run` runs, an HTTP API listens on \
             127.0.0.1:8970 (README "HTTP API").
             """,
-        subcommands: [Run.self, Plugins.self, Events.self, Faces.self, Recognize.self, Keys.self, Tokens.self, Audit.self, CheckConfig.self, Bench.self,
+        subcommands: [Run.self, Eval.self, Plugins.self, Events.self, Faces.self, Recognize.self, Keys.self, Tokens.self, Audit.self, CheckConfig.self, Bench.self,
                       PluginRunnerCommand.self])
 }
 

@@ -18,6 +18,14 @@ public enum SourceKind: Sendable, Equatable {
         return .videoFile
     }
 
+    /// The images an image-directory camera shows, in the order it shows them (frame index i
+    /// is the i-th path, unreadable ones included).
+    public static func imageFiles(inDirectory directory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory)
+            .filter { imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
+            .sorted().map { (directory as NSString).appendingPathComponent($0) }
+    }
+
     /// Live sources are reopened when they drop; files end.
     public var isLive: Bool { self == .device || self == .stream }
     /// Still images: each is a scene of its own (tracks do not carry over).
@@ -105,9 +113,7 @@ final class CameraSource {
             }
             images = [configuration.source]
         case .imageDirectory:
-            let names = try FileManager.default.contentsOfDirectory(atPath: configuration.source)
-            images = names.filter { SourceKind.imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
-                .sorted().map { (configuration.source as NSString).appendingPathComponent($0) }
+            images = try SourceKind.imageFiles(inDirectory: configuration.source)
             if images.isEmpty {
                 throw VisionError(message: "camera \(configuration.id): no images in \(configuration.source)")
             }

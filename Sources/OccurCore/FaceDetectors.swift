@@ -7,8 +7,19 @@ public protocol FaceDetector: AnyObject {
     func detect(in frame: Frame) -> [Face]
 }
 
-/// Makes the detector occur.yaml names.
+/// Makes the detector occur.yaml names, followed by its second detector (MergedFaceDetector)
+/// when one applies (`resolvedSecondDetector`).
 public func makeFaceDetector(_ c: DetectionConfiguration, models: ModelFiles) throws -> FaceDetector {
+    let first = try makeSingleFaceDetector(c, models: models)
+    guard let name = c.resolvedSecondDetector else { return first }
+    var second = c
+    second.detector = name
+    second.scoreThreshold = c.secondScoreThreshold
+    return MergedFaceDetector(first: first, second: try makeSingleFaceDetector(second, models: models))
+}
+
+/// The one detector `c.detector` names.
+func makeSingleFaceDetector(_ c: DetectionConfiguration, models: ModelFiles) throws -> FaceDetector {
     switch c.detector {
     case "yunet": try YuNetFaceDetector(configuration: c, modelPath: models.require(.yunet))
     case "dlib_hog": try DlibHOGFaceDetector(configuration: c)

@@ -62,6 +62,13 @@ public struct DetectionConfiguration: Sendable, Equatable {
     public var inputSize: Int = 640
     /// YuNet: minimum face score, 0..1. Default 0.8.
     public var scoreThreshold: Double = 0.8
+    /// A second detector run on every frame after `detector`, adding the faces it missed
+    /// (MergedFaceDetector): `auto`, `ssd` or `none`. Default `auto`: SSD behind YuNet, which
+    /// finds few masked faces; none behind the other detectors.
+    public var secondDetector: String = "auto"
+    /// The second detector's minimum face score, 0..1. Default 0.6: the lowest tenth at which SSD
+    /// adds no false alarm on dlib's testing.xml (0.5 adds one).
+    public var secondScoreThreshold: Double = 0.6
     public var cascade: String = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
     /// Smallest face side, in pixels. Default 40.
     public var minFaceSize: Int = 40
@@ -206,6 +213,8 @@ extension DetectionConfiguration {
         try f.read("detector", into: &detector) { try $0.choice(["yunet", "haar", "ssd", "blazeface", "dlib_hog", "dlib_mmod"]) }
         try f.read("input_size", into: &inputSize) { try $0.int(atLeast: 64, atMost: 4096) }
         try f.read("score_threshold", into: &scoreThreshold) { try $0.double(atLeast: 0, atMost: 1) }
+        try f.read("second_detector", into: &secondDetector) { try $0.choice(["auto", "ssd", "none"]) }
+        try f.read("second_score_threshold", into: &secondScoreThreshold) { try $0.double(atLeast: 0, atMost: 1) }
         try f.read("cascade", into: &cascade) { resolvePath(try $0.string(), relativeTo: base) }
         try f.read("min_face_size", into: &minFaceSize) { try $0.int(atLeast: 8, atMost: 100_000) }
         try f.read("scale_factor", into: &scaleFactor) { try $0.double(above: 1.0, atMost: 2.0) }

@@ -33,7 +33,7 @@ import OccurTestSupport
                         "-9223372036854775808", "99999999999999999999999", "0x7fffffffffffffff", "2147483648", "0"]
         let hostKeys = [
             "cameras.c.fps", "cameras.c.every_n_frames", "cameras.c.stall_seconds", "detection.input_size",
-            "detection.score_threshold", "detection.min_face_size", "detection.scale_factor", "detection.min_neighbors",
+            "detection.score_threshold", "detection.second_score_threshold", "detection.min_face_size", "detection.scale_factor", "detection.min_neighbors",
             "detection.clahe_clip_limit", "detection.gamma", "detection.dark_threshold", "recognition.threshold",
             "recognition.margin", "recognition.recheck_seconds", "recognition.uncertain_recheck_seconds",
             "recognition.unknown_cooldown", "recognition.snapshot_cooldown", "recognition.cluster_threshold",

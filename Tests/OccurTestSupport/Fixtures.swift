@@ -42,6 +42,16 @@ public enum Fixtures {
 
     public static func faceImage(_ name: String) -> String { facesDirectory + "/" + name }
 
+    /// Real labelled data shared by the developers and CI (`../shared/data` beside the clone,
+    /// or `$OCCUR_SHARED_DATA`): masks-dev/{with_mask,without_mask}.
+    public static var sharedData: String {
+        ProcessInfo.processInfo.environment["OCCUR_SHARED_DATA"]
+            ?? ((packageRoot as NSString).deletingLastPathComponent + "/shared/data")
+    }
+
+    /// dlib's example photos with hand-labelled face boxes (Debian libdlib19.1).
+    public static let dlibFaces = "/usr/share/doc/libdlib19.1/examples/faces"
+
     /// Debian opencv-doc's sample data.
     public static let openCVData = "/usr/share/doc/opencv-doc/examples/data"
 
