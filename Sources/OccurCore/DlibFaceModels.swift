@@ -58,8 +58,8 @@ private func detectFaces(in frame: Frame, pyramid: DlibPyramid, minFaceSize: Int
 }
 
 /// dlib's HOG frontal face detector (built into dlib, no model file), as face_recognition's
-/// `model="hog"`: with the default min_face_size of 40 the frame is doubled once, which is
-/// face_recognition's default number_of_times_to_upsample. Frontal faces only; no landmarks.
+/// `model="hog"`: with min_face_size 40 the frame is doubled once, which is face_recognition's
+/// default number_of_times_to_upsample (the default 20 doubles it twice). Frontal faces only; no landmarks.
 public final class DlibHOGFaceDetector: FaceDetector {
     /// Smallest face box HOG finds without upsampling (measured on the face_recognition photos
     /// scaled down: 50 px missed, 60 px found).

@@ -70,8 +70,10 @@ public struct DetectionConfiguration: Sendable, Equatable {
     /// adds no false alarm on dlib's testing.xml (0.5 adds one).
     public var secondScoreThreshold: Double = 0.6
     public var cascade: String = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
-    /// Smallest face side, in pixels. Default 40.
-    public var minFaceSize: Int = 40
+    /// Smallest face side, in pixels. Default 20: dlib's hand-labelled faces (testing.xml,
+    /// training.xml) are 37 px and up, and masked faces in small photos smaller still (README
+    /// "Accuracy on real data"); recognition has its own, larger floor (quality.min_face_size).
+    public var minFaceSize: Int = 20
     public var scaleFactor: Double = 1.1
     public var minNeighbors: Int = 5
     /// Equalise the histogram before detecting (helps in poor light). Default true.

@@ -20,6 +20,8 @@
 using occur_vision::setError;
 
 
+constexpr double kMaxEnlargement = 2.0;
+
 struct ov_yunet {
     cv::dnn::Net net;
     int inputSize;
@@ -62,7 +64,10 @@ int32_t ov_yunet_detect(ov_yunet *y, const ov_frame *frame, ov_face *out, int32_
         const cv::Mat &src = frame->mat;
         double scale = 1.0;
         int longer = std::max(src.cols, src.rows);
-        if (y->inputSize > 0 && longer != y->inputSize) scale = double(y->inputSize) / longer;
+        // Frames are scaled so their longer side is input_size, but enlarged at most twice:
+        // a small image is usually a close-up, and its face enlarged further grows past the
+        // largest faces YuNet finds (a 150 px crop at 640 px is missed; at 300 px it is found).
+        if (y->inputSize > 0 && longer != y->inputSize) scale = std::min(double(y->inputSize) / longer, kMaxEnlargement);
         cv::Mat image;
         if (scale != 1.0) cv::resize(src, image, cv::Size(), scale, scale, cv::INTER_LINEAR);
         else image = src;

@@ -44,7 +44,7 @@ import OccurTestSupport
     }
 
     @Test func minFaceSizeSetsThePyramid() {
-        // face_recognition's default (upsample once) for the default min_face_size of 40.
+        // face_recognition's default (upsample once) for min_face_size 40.
         #expect(DlibPyramid(smallestFace: DlibHOGFaceDetector.smallestFace, minFaceSize: 40)
             == DlibPyramid(upsample: 1, scale: 1))
         #expect(DlibPyramid(smallestFace: DlibHOGFaceDetector.smallestFace, minFaceSize: 20)
@@ -61,7 +61,9 @@ import OccurTestSupport
     @Test(arguments: ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "32bit.png",
                       "obama_partial_face.jpg", "obama_partial_face2.jpg"])
     func hogFindsTheOneFace(image: String) throws {
-        let detector = try DlibHOGFaceDetector(configuration: DetectionConfiguration())
+        var c = DetectionConfiguration()
+        c.minFaceSize = 40   // upsample once, as face_recognition does
+        let detector = try DlibHOGFaceDetector(configuration: c)
         let (frame, face) = try onlyFace(in: image, detector: detector)
         if image.hasPrefix("obama_partial") {
             #expect(face.box.width > 150 && face.box.height > 150, "\(image): \(face.box)")
@@ -88,7 +90,9 @@ import OccurTestSupport
 
     // face_recognition's test_compare_faces / test_face_distance: same person < 0.6, else > 0.6.
     @Test func descriptorDistancesAreOnFaceRecognitionsScale() throws {
-        let detector = try DlibHOGFaceDetector(configuration: DetectionConfiguration())
+        var c = DetectionConfiguration()
+        c.minFaceSize = 40   // upsample once, as face_recognition does
+        let detector = try DlibHOGFaceDetector(configuration: c)
         let embedder = try embedder()
         #expect(embedder.model == "dlib-resnet-v1" && embedder.dimension == 128 && embedder.metric == .euclidean)
         #expect(FaceRecognizer.defaultThreshold(model: embedder.model) == 0.6)
