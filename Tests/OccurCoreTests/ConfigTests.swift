@@ -114,7 +114,7 @@ import OccurTestSupport
         #expect(c.cameras[0].everyNFrames == 2)
         #expect(c.cameras[1].source == "/dev/video0")
         #expect(c.cameras[2].source == "rtsp://10.0.0.5/stream")
-        #expect(c.detection.minFaceSize == 40 && c.storage.flushInterval == 1.0)
+        #expect(c.detection.minFaceSize == 20 && c.storage.flushInterval == 1.0)
     }
 
     @Test func aCameraWithoutASourceIsRejected() {

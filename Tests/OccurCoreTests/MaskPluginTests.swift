@@ -89,8 +89,8 @@ import OccurTestSupport
             let (frame, face) = try photo(name, detector: detector)
             cases.append(Case(name: "\(name) bare", expected: "no_mask", frame: frame, face: face))
             cases.append(Case(name: "\(name) masked", expected: "mask", frame: Self.withMask(frame, face: face), face: face))
-            // The photo shrunk until the face's shorter side is 30 px (< min_face_size 40).
-            let scale = 30 / min(face.box.width, face.box.height)
+            // The photo shrunk until the face's shorter side is 15 px (< min_face_size 20).
+            let scale = 15 / min(face.box.width, face.box.height)
             let small = frame.resized(width: max(1, Int((Double(frame.width) * scale).rounded())),
                                       height: max(1, Int((Double(frame.height) * scale).rounded())))
             var tiny = face
@@ -168,7 +168,7 @@ import OccurTestSupport
         let c = worker.counters
         let classified = cases.count - Self.photos.count
         // Tiny faces cost next to nothing, so the time per classified face is the total over those.
-        print(String(format: "mask: accuracy %d/%d = %.1f%% (bare -> no_mask, drawn mask -> mask, face < 40 px -> unsure); "
+        print(String(format: "mask: accuracy %d/%d = %.1f%% (bare -> no_mask, drawn mask -> mask, face < 20 px -> unsure); "
                      + "on_event %.1f ms per classified face (%d of %d calls), max %.1f ms",
                      correct, total, accuracy * 100, c.meanCallMicros * Double(c.delivered) / Double(classified) / 1000,
                      classified, Int(c.delivered), c.maxCallMicros / 1000))
