@@ -58,7 +58,8 @@ public struct DetectionConfiguration: Sendable, Equatable {
     /// `yunet` (default: 2.6-13 ms a frame on a CPU, 5 landmarks for alignment), `haar`, or dlib's
     /// `dlib_hog` / `dlib_mmod` (face_recognition's hog and cnn models; no landmarks).
     public var detector: String = "yunet"
-    /// YuNet: frames are scaled so their longer side is this many pixels. Default 640.
+    /// YuNet: frames are scaled so their longer side is this many pixels, but enlarged at most
+    /// twice. Default 640.
     public var inputSize: Int = 640
     /// YuNet: minimum face score, 0..1. Default 0.8.
     public var scoreThreshold: Double = 0.8
