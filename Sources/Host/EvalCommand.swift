@@ -23,6 +23,12 @@ struct EvalOptions: ParsableArguments {
     @Flag(name: .long, help: "Print the report as JSON instead of a table.")
     var json = false
 
+    /// occur.yaml, plugins.yaml, and the logger.
+    func load() throws -> (HostConfiguration, PluginRegistry, Logger) {
+        let host = try config.loadHost()
+        return (host, try config.loadRegistry(), logger(host))
+    }
+
     /// Logs at warning (or the configured level when it is more verbose): eval's own output is the table.
     func logger(_ host: HostConfiguration) -> Logger {
         let verbose = ["trace", "debug", "info"].firstIndex(of: host.logLevel).map { $0 < 2 } ?? false
@@ -78,9 +84,7 @@ extension Occur.Eval {
         @Argument(help: "A folder holding with_mask/ and without_mask/.") var directory: String
 
         func run() async throws {
-            let host = try options.config.loadHost()
-            let registry = try options.config.loadRegistry()
-            let logger = options.logger(host)
+            let (host, registry, logger) = try options.load()
             let report = try await evaluating {
                 let evaluation = try MaskEvaluation(directory: directory, host: host, registry: registry)
                 for line in evaluation.run.adjustments { stderrLine("eval mask: \(line)") }
@@ -117,9 +121,7 @@ extension Occur.Eval {
         @Option(help: "Detectors to compare, comma-separated: a name alone (yunet, ssd, blazeface, haar, dlib_hog, dlib_mmod), or name+ssd for it with SSD as second detector (default: what occur.yaml configures).") var detector: String?
 
         func run() async throws {
-            let host = try options.config.loadHost()
-            let registry = try options.config.loadRegistry()
-            let logger = options.logger(host)
+            let (host, registry, logger) = try options.load()
             let detectors = detector?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? []
             let report = try await evaluating {
                 let evaluation = try DetectionEvaluation(file: file, detectors: detectors, host: host, registry: registry)
@@ -155,9 +157,7 @@ extension Occur.Eval {
         @Option(help: "A labels file: `file-name expected-name` per line.") var labels: String?
 
         func run() async throws {
-            let host = try options.config.loadHost()
-            let registry = try options.config.loadRegistry()
-            let logger = options.logger(host)
+            let (host, registry, logger) = try options.load()
             let report = try await evaluating {
                 let evaluation = try RecognitionEvaluation(directory: directory, labels: labels, host: host, registry: registry)
                 for line in evaluation.run.adjustments { stderrLine("eval recognition: \(line)") }
@@ -201,9 +201,7 @@ extension Occur.Eval {
         @Option(name: .customLong("person"), help: "name=image: enrol name from image (one face) first.") var people: [String] = []
 
         func run() async throws {
-            let host = try options.config.loadHost()
-            let registry = try options.config.loadRegistry()
-            let logger = options.logger(host)
+            let (host, registry, logger) = try options.load()
             var persons: [(name: String, image: String)] = []
             for spec in people {
                 guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex, spec.index(after: equals) != spec.endIndex else {
