@@ -9,9 +9,11 @@
 //                  "mask_probability": pm, "reason": r, "track_id": t}
 //   mask_changed  {"from": "no_mask", "to": "mask", "probability": p, "track_id": t}
 //
-// Rule: a label is given when the model's probability for it reaches `threshold`
-// (0.5..1); otherwise, and for faces smaller than `min_face_size`, the label is
-// "unsure" and is never used to decide a change. `probability` is the model's
+// Rule: the model runs on the crop and on its mirror image, and the two are averaged; the
+// probabilities are re-weighted so that p(mask) == `mask_threshold` becomes even odds (the
+// model under-calls real masks); a label is given when its re-weighted probability reaches
+// `threshold` (0.5..1); otherwise, and for faces smaller than `min_face_size`, the label is
+// "unsure" and is never used to decide a change. `mask_probability` is the model's own. `probability` is the model's
 // probability for the label (for "unsure" the larger of the two; null when the face
 // was too small to classify); `reason` is present only for "unsure":
 // "face_too_small" or "below_threshold".
@@ -23,7 +25,7 @@
 //     cooldown: 2.0
 //     cooldown_scope: track
 //     events: [face_appeared, face_recognized, face_unknown, face_left]
-//     config: { threshold: 0.5, min_face_size: 40, margin: 0.2 }   # models_dir: ...
+//     config: { threshold: 0.5, mask_threshold: 0.3, min_face_size: 20, margin: 0.2 }   # models_dir: ...
 //
 // Every call catches every exception at the C boundary; each instance owns all its
 // state (the network, the per-track labels): nothing is shared between instances.
