@@ -162,7 +162,7 @@ extension Occur.Bench {
                 do {
                     let detector = try makeFaceDetector(d, models: ModelFiles(directory: host.modelsDir))
                     let r = try RecognitionBenchmark.detection(video: video, frames: frames, detector: detector, logger: logger)
-                    print("detect \(name): \(r.stats.text) per frame; \(r.faces) faces in \(r.stats.count) frames")
+                    print("detect \(d.detectorName): \(r.stats.text) per frame; \(r.faces) faces in \(r.stats.count) frames")
                 } catch {
                     print("detect \(name): not available (\(error))")
                 }

@@ -87,7 +87,7 @@ public enum RecognitionBenchmark {
             embed.append(Double(monotonicNanos() - t) / 1e6)
         }
         return PipelineResult(
-            detector: host.detection.detector, backend: recognizer.embedder.model, frames: frames, faces: faces,
+            detector: host.detection.detectorName, backend: recognizer.embedder.model, frames: frames, faces: faces,
             tracks: tracks, recognitions: recognition.recognitions, seconds: seconds, decode: Stats(decode),
             detect: Stats(detect), recognize: Stats(recognize), embedPerFace: Stats(embed),
             peakRSSMiB: Benchmarks.residentMemory().peak)
